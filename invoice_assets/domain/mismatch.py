@@ -1,0 +1,127 @@
+"""Total mismatch (SPEC §5.3): printed total vs the sum of the printed parts.
+
+Severity S2 when the ratio or the delta crosses its threshold; S1 only when both severe
+thresholds are crossed (small-invoice protection: the seed's S2 fixture, 8 000 TL at 16 %, stays
+S2). The reason candidates and the OCR-suspect rule are part of the rule's definition, so their
+fixed parameters live here rather than in the thresholds file.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from invoice_assets.domain.records import KEY_FIELDS
+
+if TYPE_CHECKING:
+    from resources.thresholds import Thresholds
+
+# Rule definition (SPEC §5.3), not tunable thresholds:
+MIN_DENOMINATOR_TL = 0.01  # ratio = delta / max(invoice_total, this)
+LOCALE_SCALES = (10.0, 100.0, 1000.0, 0.1, 0.01, 0.001)  # decimal or thousands separator slips
+LOCALE_BAND = 0.02  # total / computed within 2 % of a scale
+VAT_BAND = 0.01  # delta within 1 % of the computed VAT: VAT missing or doubled
+LINE_ITEM_MISSING_SHARE = 0.15  # ratio above this suggests a missing line item
+
+REASONS = (
+    "ROUNDING",
+    "EXPLAINABLE_ADJUSTMENT",
+    "LOCALE_SCALE",
+    "VAT_CALCULATION",
+    "LINE_ITEM_MISSING",
+    "ADJUSTMENT",
+    "UNKNOWN",
+)
+
+
+def min_key_confidence(invoices: pd.DataFrame) -> np.ndarray:
+    """The lowest confidence among consumption, unit price and invoice total."""
+    return invoices[[f"conf_{name}" for name in KEY_FIELDS]].min(axis=1).to_numpy()
+
+
+def assess_mismatch(
+    invoice_total: np.ndarray,
+    computed_total: np.ndarray,
+    computed_vat: np.ndarray,
+    min_confidence: np.ndarray,
+    t: Thresholds,
+) -> pd.DataFrame:
+    """mismatch_info columns for each invoice; not evaluated where a total is missing or ≤ 0."""
+    m = t.Mismatch
+    invoice_total = np.asarray(invoice_total, dtype="float64")
+    computed_total = np.asarray(computed_total, dtype="float64")
+    with np.errstate(all="ignore"):
+        evaluated = np.isfinite(invoice_total) & np.isfinite(computed_total) & (invoice_total > 0)
+        delta = np.abs(invoice_total - computed_total)
+        ratio = delta / np.maximum(invoice_total, MIN_DENOMINATOR_TL)
+        rounding = evaluated & (delta < m.ROUNDING_DELTA) & (ratio < m.ROUNDING_RATIO)
+        has = evaluated & ~rounding & ((ratio >= m.RATIO) | (delta >= m.ABSOLUTE))
+        severe = has & (ratio >= m.SEVERE_RATIO) & (delta >= m.SEVERE_ABSOLUTE)
+        scale = invoice_total / computed_total
+        locale = np.zeros(len(scale), dtype=bool)
+        for factor in LOCALE_SCALES:
+            locale |= np.abs(scale / factor - 1.0) <= LOCALE_BAND
+        vat = np.asarray(computed_vat, dtype="float64")
+        vat_slip = (vat > 0) & (np.abs(delta - vat) <= VAT_BAND * vat)
+    low_conf = np.asarray(min_confidence, dtype="float64") < t.Validation.LOW_CONFIDENCE
+    ocr = has & (low_conf | locale)
+    reason = np.select(
+        [
+            ~evaluated,
+            rounding,
+            ~has,
+            locale,
+            vat_slip,
+            ratio > LINE_ITEM_MISSING_SHARE,
+            delta < m.SEVERE_ABSOLUTE,
+        ],
+        [
+            None,
+            "ROUNDING",
+            "EXPLAINABLE_ADJUSTMENT",
+            "LOCALE_SCALE",
+            "VAT_CALCULATION",
+            "LINE_ITEM_MISSING",
+            "ADJUSTMENT",
+        ],
+        default="UNKNOWN",
+    ).astype("object")
+    return pd.DataFrame(
+        {
+            "mismatch_evaluated": evaluated,
+            "has_mismatch": has,
+            "mismatch_delta": np.where(evaluated, delta, np.nan),
+            "mismatch_ratio": np.where(evaluated, ratio, np.nan),
+            "mismatch_severity": np.where(has, np.where(severe, "S1", "S2"), None).astype("object"),
+            "delta_reason_candidate": reason,
+            "suspect_reason": np.where(ocr, "OCR_LOCALE_SUSPECT", None).astype("object"),
+        }
+    )
+
+
+def mismatch_info(row: pd.Series | dict) -> dict:
+    """The mismatch_info document of one invoice (incidents, API, smoke expectations)."""
+    info = {
+        "has_mismatch": bool(row["has_mismatch"]),
+        "invoice_total": _num(row["invoice_total_with_vat_tl"], 2),
+        "computed_total": _num(row["computed_total_tl"], 2),
+        "delta": _num(row["mismatch_delta"], 2),
+        "ratio": _num(row["mismatch_ratio"], 6),
+        "severity": _text(row["mismatch_severity"]),
+        "delta_reason_candidate": _text(row["delta_reason_candidate"]),
+    }
+    if _text(row.get("suspect_reason")):
+        info["suspect_reason"] = row["suspect_reason"]
+    return info
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _num(value: object, digits: int) -> float | None:
+    """Presentation rounding (money 2 dp, ratios 6 dp); None for a missing number."""
+    number = float(value)  # type: ignore[arg-type]
+    return round(number, digits) if np.isfinite(number) else None

@@ -1,0 +1,102 @@
+"""Quality score and flags (SPEC §5.4).
+
+Every flag is raised from facts computed upstream (extraction status, validation, mismatch,
+pricing); the score is 100 minus the catalogue deductions, clamped to [0, 100], graded OK / CHECK /
+BAD by the Quality thresholds. Flags come back as a long frame ``(row, flag, severity, deduction,
+priority)`` ordered by invoice then priority, which incidents consume directly.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from invoice_assets.domain.flags import CATALOGUE
+
+if TYPE_CHECKING:
+    from resources.thresholds import Thresholds
+
+FLAG_COLUMNS = ("row", "flag", "severity", "deduction", "priority")
+
+
+def raise_flags(
+    invoices: pd.DataFrame,
+    validation: pd.DataFrame,
+    mismatch: pd.DataFrame,
+    offers: pd.DataFrame,
+) -> pd.DataFrame:
+    """The long flag frame; INVOICE_TOTAL_MISMATCH carries the §5.3 severity (S1 or S2)."""
+    sources: dict[str, np.ndarray] = {
+        "EXTRACTION_FAILED": (invoices["status"] != "ok").to_numpy(),
+        "CALC_BUG": offers["calc_bug"].to_numpy(),
+        "MARKET_PRICE_MISSING": offers["market_price_missing"].to_numpy(),
+        "CONSUMPTION_MISSING": validation["consumption_missing"].to_numpy(),
+        "TARIFF_LOOKUP_FAILED": offers["tariff_lookup_failed"].to_numpy(),
+        "TARIFF_META_MISSING": offers["tariff_meta_missing"].to_numpy(),
+        "INVOICE_TOTAL_MISMATCH": mismatch["has_mismatch"].to_numpy(),
+        "MISSING_FIELDS": validation["other_fields_missing"].to_numpy(),
+        "VALIDATION_FAILED": validation["has_validation_errors"].to_numpy(),
+        "DISTRIBUTION_MISMATCH": offers["distribution_mismatch"].to_numpy(),
+        "LOW_CONFIDENCE": validation["low_confidence"].to_numpy(),
+        "VALIDATION_WARNINGS": validation["has_warnings"].to_numpy(),
+        "MARKET_PRICE_ESTIMATED": offers["market_price_estimated"].to_numpy(),
+    }
+    parts = []
+    for code, mask in sources.items():
+        rows = np.flatnonzero(mask)
+        if len(rows) == 0:
+            continue
+        spec = CATALOGUE[code]
+        severity: np.ndarray | str = spec.severity
+        if code == "INVOICE_TOTAL_MISMATCH":
+            severity = mismatch["mismatch_severity"].to_numpy()[rows]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "row": rows,
+                    "flag": code,
+                    "severity": severity,
+                    "deduction": spec.deduction,
+                    "priority": spec.priority,
+                }
+            )
+        )
+    if not parts:
+        return pd.DataFrame(
+            {
+                "row": pd.Series(dtype="int64"),
+                "flag": pd.Series(dtype="object"),
+                "severity": pd.Series(dtype="object"),
+                "deduction": pd.Series(dtype="int64"),
+                "priority": pd.Series(dtype="int64"),
+            }
+        )
+    flags = pd.concat(parts, ignore_index=True)
+    return flags.sort_values(["row", "priority"], kind="stable").reset_index(drop=True)
+
+
+def score_invoices(flags: pd.DataFrame, n: int, t: Thresholds) -> pd.DataFrame:
+    """quality_score, quality_grade and the ordered flag list per invoice row."""
+    deductions = np.bincount(
+        flags["row"].to_numpy(), weights=flags["deduction"].to_numpy(), minlength=n
+    )
+    score = np.clip(100.0 - deductions[:n], 0.0, 100.0)
+    grade = np.select(
+        [score >= t.Quality.OK_MIN_SCORE, score >= t.Quality.CHECK_MIN_SCORE],
+        ["OK", "CHECK"],
+        default="BAD",
+    ).astype("object")
+    codes = np.full(n, "", dtype=object)
+    if len(flags):
+        joined = flags.groupby("row", sort=True)["flag"].agg(",".join)
+        codes[joined.index.to_numpy()] = joined.to_numpy()
+    return pd.DataFrame(
+        {
+            "quality_score": score,
+            "quality_grade": grade,
+            "flag_count": np.bincount(flags["row"].to_numpy(), minlength=n)[:n],
+            "flags": codes,
+        }
+    )

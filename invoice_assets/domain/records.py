@@ -1,0 +1,421 @@
+"""The extraction record (SPEC §4.1): strict parsing of inbox content into typed records and frames.
+
+What it is for: turning bytes from the inbox (a ``.json`` record or a ``.jsonl`` of records) or a
+parsed OpenAI answer into ``ExtractionRecord`` objects, computing the stable invoice key, and
+flattening many records into the one-row-per-invoice DataFrame the rest of the domain works on.
+Every failure is an ``ItemError`` with a machine-readable ``code`` and the offending ``field``;
+nothing here raises on bad input.
+
+Not for: talking to OpenAI, reading files from disk, or deciding what a bad value means for the
+business (implausible but well-typed values pass here and are judged by validation).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+NUMERIC_FIELDS: tuple[str, ...] = (
+    "consumption_kwh",
+    "current_active_unit_price_tl_per_kwh",
+    "distribution_unit_price_tl_per_kwh",
+    "demand_qty",
+    "demand_unit_price_tl_per_unit",
+    "invoice_total_with_vat_tl",
+    "energy_total_tl",
+    "distribution_total_tl",
+    "btv_tl",
+    "vat_tl",
+    "yek_amount_tl",
+    "payable_tl",
+)
+META_FIELDS: tuple[str, ...] = (
+    "invoice_no",
+    "ettn",
+    "supplier",
+    "invoice_date",
+    "invoice_period",
+    "tariff_group",
+    "voltage_level",
+    "tariff_term",
+)
+KEY_FIELDS: tuple[str, ...] = (
+    "consumption_kwh",
+    "current_active_unit_price_tl_per_kwh",
+    "invoice_total_with_vat_tl",
+)
+MAX_TEXT = 512  # longest identifier or label kept; longer is not an invoice field
+MAX_EVIDENCE = 2_000
+MAX_LINE_ITEMS = 500
+
+Confidence = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+Amount = Annotated[float | None, Field(allow_inf_nan=False)]
+Text = Annotated[str, Field(max_length=MAX_TEXT)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class FieldValue(_Strict):
+    """One extracted number with the extractor's confidence and where it was read."""
+
+    value: Amount = None
+    confidence: Confidence = 0.0
+    evidence: Annotated[str | None, Field(max_length=MAX_EVIDENCE)] = None
+    page: Annotated[int | None, Field(ge=1, le=10_000)] = None
+
+
+class LineItem(_Strict):
+    label: Text
+    qty: Amount = None
+    unit: Text | None = None
+    unit_price: Amount = None
+    amount_tl: Amount = None
+    confidence: Confidence = 0.0
+
+
+class InvoiceMeta(_Strict):
+    invoice_no: Text | None = None
+    ettn: Text | None = None
+    supplier: Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
+    invoice_date: str | None = None
+    invoice_period: Annotated[str | None, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None
+    tariff_group: Text | None = None
+    voltage_level: Text | None = None
+    tariff_term: Text | None = None
+
+    @field_validator("invoice_date")
+    @classmethod
+    def _iso_date(cls, value: str | None) -> str | None:
+        if value is not None:
+            date.fromisoformat(value)  # ValueError → field-level error
+            if len(value) != 10:
+                raise ValueError("expected YYYY-MM-DD")
+        return value
+
+
+class Extraction(_Strict):
+    """The numeric fields; a missing one equals ``{"value": null, "confidence": 0.0}``."""
+
+    consumption_kwh: FieldValue = FieldValue()
+    current_active_unit_price_tl_per_kwh: FieldValue = FieldValue()
+    distribution_unit_price_tl_per_kwh: FieldValue = FieldValue()
+    demand_qty: FieldValue = FieldValue()
+    demand_unit_price_tl_per_unit: FieldValue = FieldValue()
+    invoice_total_with_vat_tl: FieldValue = FieldValue()
+    energy_total_tl: FieldValue = FieldValue()
+    distribution_total_tl: FieldValue = FieldValue()
+    btv_tl: FieldValue = FieldValue()
+    vat_tl: FieldValue = FieldValue()
+    yek_amount_tl: FieldValue = FieldValue()
+    payable_tl: FieldValue = FieldValue()
+
+
+class ExtractionRecord(_Strict):
+    """One invoice as the extractor saw it (the input contract of the pipeline)."""
+
+    schema_version: Literal[1]
+    invoice: InvoiceMeta
+    extraction: Extraction = Extraction()
+    line_items: Annotated[list[LineItem], Field(max_length=MAX_LINE_ITEMS)] = []
+
+
+@dataclass(frozen=True)
+class ItemError:
+    """Why one inbox item produced no usable record (becomes an EXTRACTION_FAILED incident)."""
+
+    code: str
+    field: str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    """One invoice's worth of inbox content: a record, or the error that stopped it."""
+
+    source_file: str
+    line_no: int | None
+    raw_sha256: str
+    record: ExtractionRecord | None
+    error: ItemError | None
+
+    @property
+    def invoice_key(self) -> str:
+        return invoice_key(self.record, self.raw_sha256)
+
+
+def invoice_key(record: ExtractionRecord | None, raw_sha256: str) -> str:
+    """``ettn``, else ``supplier|invoice_no|invoice_period``, else the sha256 of the raw bytes."""
+    if record is not None:
+        meta = record.invoice
+        if meta.ettn:
+            return meta.ettn
+        if meta.invoice_no:
+            return f"{meta.supplier}|{meta.invoice_no}|{meta.invoice_period or ''}"
+    return raw_sha256
+
+
+_PYDANTIC_CODES = {
+    "finite_number": "non_finite_number",
+    "missing": "missing_required_field",
+    "extra_forbidden": "unknown_field",
+    "string_too_long": "value_too_long",
+    "too_long": "value_too_long",
+    "literal_error": "unsupported_schema_version",
+}
+
+
+def _error_from_validation(exc: ValidationError) -> ItemError:
+    first = exc.errors(include_url=False)[0]
+    loc = ".".join(str(part) for part in first["loc"])
+    kind = str(first["type"])
+    code = _PYDANTIC_CODES.get(kind)
+    if code is None:
+        if loc.endswith("confidence") and kind in {"greater_than_equal", "less_than_equal"}:
+            code = "confidence_out_of_range"
+        elif loc == "invoice.invoice_date":
+            code = "invalid_date"
+        elif loc == "invoice.invoice_period":
+            code = "invalid_period"
+        elif kind.endswith("_type") or kind.endswith("_parsing"):
+            code = "wrong_type"
+        else:
+            code = "schema_violation"
+    more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return ItemError(code, loc or None, f"{first['msg']}{more}")
+
+
+def parse_record(obj: Any) -> ExtractionRecord | ItemError:
+    """Validate an already-decoded JSON value as an extraction record."""
+    if not isinstance(obj, dict):
+        return ItemError(
+            "schema_violation", None, f"expected a JSON object, got {type(obj).__name__}"
+        )
+    try:
+        return ExtractionRecord.model_validate(obj)
+    except ValidationError as exc:
+        return _error_from_validation(exc)
+
+
+def parse_record_bytes(raw: bytes) -> ExtractionRecord | ItemError:
+    """Decode (UTF-8, optional BOM) and validate one JSON record; NaN and Infinity are refused."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return ItemError("invalid_encoding", None, f"not UTF-8: {exc.reason} at byte {exc.start}")
+    try:
+        # NaN and Infinity decode to floats so that validation names the field that holds them.
+        obj = json.loads(text)
+    except ValueError as exc:
+        return ItemError("invalid_json", None, str(exc)[:200])
+    except RecursionError:
+        return ItemError("invalid_json", None, "nesting too deep")
+    return parse_record(obj)
+
+
+ContentKind = Literal["json", "jsonl", "pdf", "image", "empty", "unknown"]
+
+
+def sniff_kind(content: bytes) -> ContentKind:
+    """What the bytes are, from their content (never the file name)."""
+    head = content[:16]
+    if not content.strip():
+        return "empty"
+    if head.startswith(b"%PDF-"):
+        return "pdf"
+    if (
+        head.startswith(b"\x89PNG\r\n\x1a\n")
+        or head.startswith(b"\xff\xd8\xff")
+        or head[:6] in (b"GIF87a", b"GIF89a")
+        or (head.startswith(b"RIFF") and content[8:12] == b"WEBP")
+    ):
+        return "image"
+    stripped = content.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if stripped.startswith(b"{") or stripped.startswith(b"["):
+        lines = [line for line in stripped.splitlines() if line.strip()]
+        if len(lines) > 1 and lines[0].strip().startswith(b"{"):
+            try:
+                json.loads(lines[0])
+                return "jsonl"
+            except ValueError:
+                return "json"
+        return "json"
+    return "unknown"
+
+
+def _sha(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def parse_inbox_content(source_file: str, content: bytes, max_bytes: int) -> list[InboxItem]:
+    """Every invoice in one inbox file; PDFs and images are left to an extractor.
+
+    A ``.jsonl`` file yields one item per non-empty line, each accounted for separately. Files of
+    another kind yield one failed item (``empty_file``, ``file_too_large``, ``unsupported_type``);
+    PDFs and images yield one failed item ``extractor_unavailable`` that an enabled extractor
+    replaces before this point.
+    """
+    sha = _sha(content)
+
+    def failed(code: str, message: str, line_no: int | None = None, digest: str = sha) -> InboxItem:
+        return InboxItem(source_file, line_no, digest, None, ItemError(code, None, message))
+
+    if len(content) > max_bytes:
+        return [failed("file_too_large", f"{len(content)} bytes > limit {max_bytes}")]
+    kind = sniff_kind(content)
+    if kind == "empty":
+        return [failed("empty_file", "the file is empty")]
+    if kind in ("pdf", "image"):
+        return [failed("extractor_unavailable", f"{kind} needs the OpenAI extractor (disabled)")]
+    if kind == "unknown":
+        return [failed("unsupported_type", "content is neither JSON, PDF nor a supported image")]
+    if kind == "json":
+        return [_item(source_file, None, content)]
+    items = []
+    for number, line in enumerate(content.splitlines(), start=1):
+        if line.strip():
+            items.append(_item(source_file, number, line))
+    return items
+
+
+def _item(source_file: str, line_no: int | None, raw: bytes) -> InboxItem:
+    parsed = parse_record_bytes(raw)
+    if isinstance(parsed, ItemError):
+        return InboxItem(source_file, line_no, _sha(raw), None, parsed)
+    return InboxItem(source_file, line_no, _sha(raw), parsed, None)
+
+
+def mark_duplicates(items: Sequence[InboxItem]) -> list[InboxItem]:
+    """A second record with an invoice key already seen in the batch fails as ``duplicate_invoice``.
+
+    Its key falls back to the sha256 of its bytes, so it stays accounted for without merging into
+    the first invoice. Items must come in a stable order (file name, line) for determinism.
+    """
+    seen: set[str] = set()
+    out: list[InboxItem] = []
+    for item in items:
+        key = item.invoice_key
+        if item.record is not None and key in seen:
+            error = ItemError("duplicate_invoice", "invoice", f"invoice key {key!r} seen earlier")
+            out.append(InboxItem(item.source_file, item.line_no, item.raw_sha256, None, error))
+            continue
+        seen.add(key)
+        out.append(item)
+    return out
+
+
+INVOICE_COLUMNS: tuple[str, ...] = (
+    "invoice_key",
+    "source_file",
+    "line_no",
+    "status",
+    "error_code",
+    "error_field",
+    "error_message",
+    *META_FIELDS,
+    *NUMERIC_FIELDS,
+    *(f"conf_{name}" for name in NUMERIC_FIELDS),
+)
+LINE_ITEM_COLUMNS: tuple[str, ...] = (
+    "invoice_key",
+    "line",
+    "label",
+    "qty",
+    "unit",
+    "unit_price",
+    "amount_tl",
+    "confidence",
+)
+_STRING_COLUMNS = (
+    "invoice_key",
+    "source_file",
+    "status",
+    "error_code",
+    "error_field",
+    "error_message",
+    *META_FIELDS,
+)
+
+
+def _none_if_nan(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def items_to_frames(items: Iterable[InboxItem]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per invoice (``status`` ok or failed) and one row per line item."""
+    rows: list[dict[str, Any]] = []
+    lines: list[dict[str, Any]] = []
+    for item in items:
+        key = item.invoice_key
+        row: dict[str, Any] = {
+            "invoice_key": key,
+            "source_file": item.source_file,
+            "line_no": item.line_no,
+        }
+        if item.record is None:
+            error = item.error or ItemError("schema_violation", None, "no record")
+            row |= {
+                "status": "failed",
+                "error_code": error.code,
+                "error_field": error.field,
+                "error_message": error.message,
+            }
+            rows.append(row)
+            continue
+        record = item.record
+        row["status"] = "ok"
+        row |= record.invoice.model_dump()
+        for name in NUMERIC_FIELDS:
+            field_value: FieldValue = getattr(record.extraction, name)
+            row[name] = _none_if_nan(field_value.value)
+            row[f"conf_{name}"] = field_value.confidence
+        rows.append(row)
+        for number, line in enumerate(record.line_items):
+            lines.append({"invoice_key": key, "line": number, **line.model_dump()})
+    return invoice_frame(rows), line_item_frame(lines)
+
+
+def invoice_frame(rows: Sequence[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
+    """Coerce rows to the invoice frame's columns and dtypes (missing columns become null)."""
+    frame = pd.DataFrame(rows) if not isinstance(rows, pd.DataFrame) else rows.copy()
+    frame = frame.reindex(columns=list(INVOICE_COLUMNS))
+    for name in _STRING_COLUMNS:
+        frame[name] = frame[name].astype("object").where(frame[name].notna(), None)
+    frame["line_no"] = pd.to_numeric(frame["line_no"], errors="coerce").astype("Int64")
+    for name in NUMERIC_FIELDS:
+        frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+        conf = f"conf_{name}"
+        frame[conf] = pd.to_numeric(frame[conf], errors="coerce").fillna(0.0).astype("float64")
+    return frame.reset_index(drop=True)
+
+
+def line_item_frame(rows: Sequence[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
+    frame = pd.DataFrame(rows) if not isinstance(rows, pd.DataFrame) else rows.copy()
+    frame = frame.reindex(columns=list(LINE_ITEM_COLUMNS))
+    for name in ("qty", "unit_price", "amount_tl", "confidence"):
+        frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+    frame["line"] = pd.to_numeric(frame["line"], errors="coerce").fillna(0).astype("int64")
+    for name in ("invoice_key", "label", "unit"):
+        frame[name] = frame[name].astype("object")
+    return frame.reset_index(drop=True)
+
+
+def record_from_row(row: dict[str, Any]) -> dict[str, Any]:
+    """The extraction record of one invoice-frame row, as JSON-ready data (for tests and tools)."""
+    extraction = {}
+    for name in NUMERIC_FIELDS:
+        value = row.get(name)
+        if value is not None and not (isinstance(value, float) and np.isnan(value)):
+            extraction[name] = {"value": float(value), "confidence": float(row[f"conf_{name}"])}
+    invoice = {name: row.get(name) for name in META_FIELDS}
+    return {"schema_version": 1, "invoice": invoice, "extraction": extraction, "line_items": []}
