@@ -120,7 +120,7 @@ class MarketDataResource(dg.ConfigurableResource):
 
     config_dir: str = Field(
         default=str(CONFIG_DIR),
-        description="Directory holding market_prices.csv, distribution_tariffs.csv, tax_rates.yaml.",
+        description="Directory with market_prices.csv, distribution_tariffs.csv, tax_rates.yaml.",
     )
     agreement_multiplier: float = Field(
         default=1.01, gt=0, description="Offer energy = (PTF + YEKDEM) × this multiplier."

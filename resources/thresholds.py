@@ -220,7 +220,7 @@ def _invariants(values: Mapping[str, Mapping[str, float]]) -> list[Violation]:
 
 
 class Thresholds(_Section):
-    """Every decision threshold, validated; attribute access mirrors the YAML (``t.Mismatch.RATIO``)."""
+    """Every decision threshold, validated; access mirrors the YAML (``t.Mismatch.RATIO``)."""
 
     Mismatch: MismatchThresholds
     Drift: DriftThresholds
