@@ -1,0 +1,159 @@
+"""System health report (SPEC §5.6): counts, rates, mismatch histogram, drift, top offenders.
+
+Input frames (built by the caller from the store):
+* ``invoices``: ``day`` (date), ``supplier``, ``has_mismatch``, ``mismatch_ratio``, ``ocr_suspect``;
+* ``incidents``: ``day``, ``supplier``, ``severity``, ``primary_flag``, ``action_class``.
+The current window is the ``window_days`` days ending at ``end_day`` (inclusive), compared with the
+same number of days before it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from resources.thresholds import Thresholds
+
+HISTOGRAM_EDGES = (0.0, 0.02, 0.05, 0.10, 0.20, np.inf)
+HISTOGRAM_LABELS = ("0-2%", "2-5%", "5-10%", "10-20%", "20%+")
+TOP_N = 5
+
+
+def _rate(numerator: float, denominator: float) -> float:
+    return float(numerator) / float(denominator) if denominator else 0.0
+
+
+def window_counts(invoices: pd.DataFrame, incidents: pd.DataFrame) -> dict[str, Any]:
+    """Counts and rates over one window."""
+    total = len(invoices)
+    mismatch = int(invoices["has_mismatch"].sum())
+    ocr = int(invoices["ocr_suspect"].sum())
+    s1 = int((incidents["severity"] == "S1").sum())
+    s2 = int((incidents["severity"] == "S2").sum())
+    return {
+        "total_invoices": total,
+        "incident_count": len(incidents),
+        "mismatch_count": mismatch,
+        "s1_count": s1,
+        "s2_count": s2,
+        "ocr_suspect_count": ocr,
+        "s1_rate": _rate(s1, s1 + s2),
+        "ocr_suspect_rate": _rate(ocr, mismatch),
+        "mismatch_rate": _rate(mismatch, total),
+    }
+
+
+def mismatch_histogram(ratios: pd.Series) -> dict[str, int]:
+    """Mismatch ratios of mismatched invoices in the five fixed buckets (always all five)."""
+    values = ratios.dropna().to_numpy(dtype="float64")
+    counts, _ = np.histogram(values, bins=np.array(HISTOGRAM_EDGES))
+    return dict(zip(HISTOGRAM_LABELS, (int(c) for c in counts), strict=True))
+
+
+def drift_triggered(
+    current_total: int,
+    current_count: int,
+    previous_count: int,
+    current_rate: float,
+    previous_rate: float,
+    t: Thresholds,
+) -> bool:
+    """The triple guard: enough sample, a real absolute change, and a rate jump."""
+    d = t.Drift
+    if current_total < d.MIN_SAMPLE:
+        return False
+    if abs(current_count - previous_count) < d.MIN_ABSOLUTE_DELTA:
+        return False
+    if previous_rate > 0:
+        return current_rate >= d.RATE_MULTIPLIER * previous_rate
+    return current_count >= d.MIN_ABSOLUTE_DELTA
+
+
+DRIFT_METRICS = {
+    "S1_RATE_DRIFT": ("s1_count", "s1_rate"),
+    "OCR_SUSPECT_DRIFT": ("ocr_suspect_count", "ocr_suspect_rate"),
+    "MISMATCH_RATE_DRIFT": ("mismatch_count", "mismatch_rate"),
+}
+
+
+def drift(current: dict[str, Any], previous: dict[str, Any], t: Thresholds) -> dict[str, dict]:
+    out = {}
+    for name, (count, rate) in DRIFT_METRICS.items():
+        out[name] = {
+            "triggered": drift_triggered(
+                current["total_invoices"],
+                current[count],
+                previous[count],
+                current[rate],
+                previous[rate],
+                t,
+            ),
+            "current_count": current[count],
+            "previous_count": previous[count],
+            "current_rate": current[rate],
+            "previous_rate": previous[rate],
+        }
+    return out
+
+
+def top_offenders(
+    invoices: pd.DataFrame, incidents: pd.DataFrame, t: Thresholds
+) -> dict[str, list]:
+    """Suppliers by mismatch rate (volume-guarded) and by incident count."""
+    per = invoices.groupby("supplier").agg(
+        invoices=("has_mismatch", "size"), mismatches=("has_mismatch", "sum")
+    )
+    per = per[per["invoices"] >= t.Drift.TOP_OFFENDERS_MIN_INVOICES]
+    per = per.assign(mismatch_rate=per["mismatches"] / per["invoices"])
+    by_rate = per.sort_values(["mismatch_rate", "invoices"], ascending=[False, False]).head(TOP_N)
+    counts = (
+        incidents.groupby("supplier").size().sort_values(ascending=False, kind="stable").head(TOP_N)
+    )
+    return {
+        "by_rate": [
+            {
+                "supplier": s,
+                "invoices": int(r.invoices),
+                "mismatches": int(r.mismatches),
+                "mismatch_rate": float(r.mismatch_rate),
+            }
+            for s, r in by_rate.iterrows()
+        ],
+        "by_count": [{"supplier": s, "incidents": int(c)} for s, c in counts.items()],
+    }
+
+
+def system_health_report(
+    invoices: pd.DataFrame, incidents: pd.DataFrame, end_day: date, window_days: int, t: Thresholds
+) -> dict[str, Any]:
+    """The report for the window ending at ``end_day`` versus the window before it."""
+    start = end_day - timedelta(days=window_days - 1)
+    prev_start = start - timedelta(days=window_days)
+
+    def between(frame: pd.DataFrame, lo: date, hi: date) -> pd.DataFrame:
+        days = pd.to_datetime(frame["day"]).dt.date
+        return frame[(days >= lo) & (days <= hi)]
+
+    cur_inv, cur_inc = between(invoices, start, end_day), between(incidents, start, end_day)
+    prev_inv = between(invoices, prev_start, start - timedelta(days=1))
+    prev_inc = between(incidents, prev_start, start - timedelta(days=1))
+    current, previous = window_counts(cur_inv, cur_inc), window_counts(prev_inv, prev_inc)
+    mismatch_incidents = cur_inc[cur_inc["primary_flag"] == "INVOICE_TOTAL_MISMATCH"]
+    return {
+        "window": {"start": start.isoformat(), "end": end_day.isoformat(), "days": window_days},
+        "current": current,
+        "previous": previous,
+        "histogram": mismatch_histogram(
+            cur_inv.loc[cur_inv["has_mismatch"].astype(bool), "mismatch_ratio"]
+        ),
+        "drift": drift(current, previous, t),
+        "top_offenders": top_offenders(cur_inv, cur_inc, t),
+        "action_classes": {
+            str(k): int(v)
+            for k, v in mismatch_incidents["action_class"].value_counts().sort_index().items()
+        },
+    }
