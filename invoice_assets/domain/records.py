@@ -247,7 +247,7 @@ def sniff_kind(content: bytes) -> ContentKind:
             try:
                 json.loads(lines[0])
                 return "jsonl"
-            except ValueError:
+            except (ValueError, RecursionError):
                 return "json"
         return "json"
     return "unknown"
@@ -279,6 +279,8 @@ def parse_inbox_content(source_file: str, content: bytes, max_bytes: int) -> lis
         return [failed("extractor_unavailable", f"{kind} needs the OpenAI extractor (disabled)")]
     if kind == "unknown":
         return [failed("unsupported_type", "content is neither JSON, PDF nor a supported image")]
+    if kind == "json" and source_file.lower().endswith(".jsonl"):
+        kind = "jsonl"  # a broken first line must not swallow the other records of the file
     if kind == "json":
         return [_item(source_file, None, content)]
     items = []

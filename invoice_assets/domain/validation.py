@@ -149,7 +149,11 @@ def _line_issues(
 ) -> pd.DataFrame:
     if lines.empty:
         return _empty()
-    rows = pd.Index(invoices["invoice_key"]).get_indexer(lines["invoice_key"])
+    # Keys are not unique when identical bytes arrive twice (two empty files share a sha256):
+    # a line belongs to the first ok invoice with its key (failed rows have no line items).
+    owners = pd.Series(np.arange(len(invoices)), index=invoices["invoice_key"].to_numpy())[ok]
+    owners = owners[~owners.index.duplicated(keep="first")]
+    rows = owners.reindex(lines["invoice_key"].to_numpy()).fillna(-1).to_numpy().astype("int64")
     with np.errstate(all="ignore"):
         amount = lines["amount_tl"].to_numpy()
         gap = np.abs(lines["qty"].to_numpy() * lines["unit_price"].to_numpy() - amount) / np.abs(

@@ -1,0 +1,45 @@
+"""``quality_scores``: flags from the flag catalogue and the 0–100 score with its grade (§5.4)."""
+
+import dagster as dg
+
+from invoice_assets.domain.quality import raise_flags, score_invoices
+from invoice_assets.partitions import daily_partitions, partition_days
+from invoice_assets.stage import KINDS, OWNERS, keyed, md_counts, read_aligned, read_invoices
+from resources.store import InvoiceStore
+from resources.thresholds import ThresholdsResource
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    group_name="invoices",
+    owners=OWNERS,
+    kinds=KINDS,
+    deps=["offers"],
+    backfill_policy=dg.BackfillPolicy.single_run(),
+)
+def quality_scores(
+    context: dg.AssetExecutionContext, store: InvoiceStore, thresholds: ThresholdsResource
+) -> dg.MaterializeResult:
+    """Quality score, grade and ordered flag list per invoice; the long flag table beside it."""
+    days = partition_days(context)
+    invoices = read_invoices(store, days)
+    validation = read_aligned(store, "validations", invoices, days)
+    offers = read_aligned(store, "offers", invoices, days)
+    flags = raise_flags(invoices, validation, validation, offers)
+    scores = score_invoices(flags, len(invoices), thresholds.get())
+    flag_rows = flags.assign(
+        day=invoices["day"].to_numpy()[flags["row"].to_numpy()],
+        invoice_key=invoices["invoice_key"].to_numpy()[flags["row"].to_numpy()],
+    ).drop(columns=["row"])
+    store.replace_partitions({"quality_scores": keyed(invoices, scores), "flags": flag_rows}, days)
+    grades = scores["quality_grade"].value_counts()
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(scores),
+            "mean_quality_score": float(scores["quality_score"].mean()) if len(scores) else 0.0,
+            "grade_ok": int(grades.get("OK", 0)),
+            "grade_check": int(grades.get("CHECK", 0)),
+            "grade_bad": int(grades.get("BAD", 0)),
+            "flags": md_counts(flags["flag"].value_counts().sort_index(), "flag", "invoices"),
+        }
+    )

@@ -1,0 +1,83 @@
+"""The code location: load and validate the thresholds, then assemble assets, checks, jobs,
+schedules, sensors and resources for this environment.
+
+Loading ``config/thresholds.yaml`` here (and only here) at import is deliberate: a broken config
+raises ``ThresholdsError`` listing every violation, so ``dagster definitions validate``, the UI and
+every run refuse the code location instead of running with wrong thresholds.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import dagster as dg
+
+from invoice_assets.assets import (
+    extractions,
+    incidents,
+    offers,
+    quality_scores,
+    run_summary,
+    system_health_report,
+    validated_invoices,
+)
+from invoice_assets.jobs import daily_invoices_job
+from invoice_assets.schedules import daily_schedule
+from invoice_assets.sensors import inbox_sensor
+from resources.alerts import AlertSink
+from resources.extractor import InboxExtractor
+from resources.inbox import InboxResource
+from resources.market_data import MarketDataResource
+from resources.store import InvoiceStore
+from resources.thresholds import ThresholdsError, ThresholdsResource, check_thresholds
+
+ASSET_MODULES = (
+    extractions,
+    validated_invoices,
+    offers,
+    quality_scores,
+    incidents,
+    run_summary,
+    system_health_report,
+)
+
+
+def build_resources(env: Mapping[str, str]) -> dict[str, object]:
+    """Resources for the environment described by ``env`` (thresholds validated first)."""
+    thresholds, violations, source = check_thresholds(env=env)
+    if thresholds is None:
+        raise ThresholdsError(violations, source)
+    home = str(Path(env.get("INVOICE_HOME") or ".invoice_home").resolve())
+    store = InvoiceStore(
+        db_url=dg.EnvVar("INVOICE_DB_URL") if env.get("INVOICE_DB_URL") else None, home=home
+    )
+    return {
+        "thresholds": ThresholdsResource.from_thresholds(thresholds, source),
+        "store": store,
+        "inbox": InboxResource(path=env.get("INVOICE_INBOX") or str(Path(home) / "inbox")),
+        "extractor": InboxExtractor(),
+        "market_data": MarketDataResource(),
+        "alerts": AlertSink(
+            store=store,
+            webhook_url=dg.EnvVar("INVOICE_ALERT_WEBHOOK_URL")
+            if env.get("INVOICE_ALERT_WEBHOOK_URL")
+            else None,
+        ),
+    }
+
+
+def build_definitions(env: Mapping[str, str] | None = None) -> dg.Definitions:
+    env = os.environ if env is None else env
+    assets = dg.load_assets_from_modules(list(ASSET_MODULES))
+    return dg.Definitions(
+        assets=assets,
+        jobs=[daily_invoices_job],
+        schedules=[daily_schedule],
+        sensors=[inbox_sensor],
+        resources=build_resources(env),
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,358 @@
+"""Store operations on incidents, feedback, summaries, alerts, the request log and the cache.
+
+A mixin of ``InvoiceStore`` (``resources/store.py``): the same engine, split out so each file
+stays readable. The decisions (what a rerun changes, what feedback is valid) are the domain's;
+this module only reads and writes rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from sqlalchemy import Engine, delete, func, insert, select, update
+
+from resources import store_schema as s
+
+if TYPE_CHECKING:
+    from invoice_assets.domain.feedback import Feedback
+
+CONTENT = (
+    "day",
+    "invoice_key",
+    "supplier",
+    "severity",
+    "primary_flag",
+    "secondary_flags",
+    "action_class",
+    "action_hint",
+    "mismatch_info",
+    "ocr_suspect",
+    "error_code",
+)
+STATE = (
+    "status",
+    "resolution_reason",
+    "resolved_at",
+    "occurrence_count",
+    "recompute_count",
+    "recompute_limit_exceeded",
+    "first_seen_at",
+    "last_seen_at",
+)
+JSON_COLUMNS = ("secondary_flags", "action_hint", "mismatch_info", "feedback_json")
+
+
+def _json(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _clean(value: Any) -> Any:
+    from resources.store import _py
+
+    return _py(value)
+
+
+def _decode(row: dict[str, Any]) -> dict[str, Any]:
+    from resources.store import _as_utc
+
+    out = dict(row)
+    for name in JSON_COLUMNS:
+        if out.get(name) is not None:
+            out[name] = json.loads(out[name])
+    for name, value in out.items():
+        out[name] = _as_utc(value)
+    return out
+
+
+class StoreOps:
+    """Incident, summary, alert and log operations (mixed into ``InvoiceStore``)."""
+
+    if TYPE_CHECKING:
+
+        @property
+        def engine(self) -> Engine: ...
+
+    # -- incidents --------------------------------------------------------------------------
+    def incident_state(self, invoice_keys: Sequence[str], tenant: str) -> pd.DataFrame:
+        """Stored state of the incidents of these invoices (for ``reconcile_incidents``)."""
+        i = s.incidents
+        keys = list(dict.fromkeys(invoice_keys))
+        frames = []
+        with self.engine.connect() as conn:
+            for start in range(0, len(keys), 5_000):
+                result = conn.execute(
+                    select(i.c.dedupe_key, i.c.invoice_key, *[i.c[c] for c in STATE]).where(
+                        i.c.tenant == tenant, i.c.invoice_key.in_(keys[start : start + 5_000])
+                    )
+                )
+                frames.append(pd.DataFrame(result.fetchall(), columns=list(result.keys())))
+        if not frames:
+            return pd.DataFrame(columns=["dedupe_key", "invoice_key", *STATE])
+        return pd.concat(frames, ignore_index=True)
+
+    def write_incidents(
+        self, upserts: pd.DataFrame, resolved: pd.DataFrame, tenant: str, now: datetime
+    ) -> dict[str, int]:
+        """Upsert by dedupe key (operator fields untouched) and resolve vanished incidents."""
+        i = s.incidents
+        counts = {"inserted": 0, "updated": 0, "resolved": len(resolved)}
+        with self.engine.begin() as conn:
+            keys = list(upserts["dedupe_key"]) if len(upserts) else []
+            existing: set[str] = set()
+            for start in range(0, len(keys), 5_000):
+                existing |= set(
+                    conn.execute(
+                        select(i.c.dedupe_key).where(
+                            i.c.dedupe_key.in_(keys[start : start + 5_000])
+                        )
+                    ).scalars()
+                )
+            inserts, updates = [], []
+            for row in upserts.to_dict("records"):
+                values = {c: _clean(row.get(c)) for c in (*CONTENT, *STATE)}
+                for c in ("secondary_flags", "action_hint", "mismatch_info"):
+                    values[c] = _json(row.get(c))
+                values["updated_at"] = now
+                if row["dedupe_key"] in existing:
+                    updates.append({"_key": row["dedupe_key"], **values})
+                else:
+                    inserts.append(
+                        {
+                            "dedupe_key": row["dedupe_key"],
+                            "tenant": tenant,
+                            "created_at": now,
+                            **values,
+                        }
+                    )
+            if inserts:
+                conn.execute(insert(i), inserts)
+                counts["inserted"] = len(inserts)
+            if updates:
+                from sqlalchemy import bindparam
+
+                columns = [c for c in updates[0] if c != "_key"]
+                conn.execute(
+                    update(i)
+                    .where(i.c.dedupe_key == bindparam("_key"))
+                    .values({c: bindparam(c) for c in columns}),
+                    updates,
+                )
+                counts["updated"] = len(updates)
+            for row in resolved.to_dict("records"):
+                conn.execute(
+                    update(i)
+                    .where(i.c.dedupe_key == row["dedupe_key"])
+                    .values(
+                        status=row["status"],
+                        resolution_reason=row["resolution_reason"],
+                        resolved_at=_clean(row["resolved_at"]),
+                        recompute_limit_exceeded=False,
+                        updated_at=now,
+                    )
+                )
+        return counts
+
+    def list_incidents(
+        self,
+        *,
+        severity: str | None = None,
+        status: str | None = None,
+        day: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        i = s.incidents
+        query = select(i)
+        if severity:
+            query = query.where(i.c.severity == severity)
+        if status:
+            query = query.where(i.c.status == status)
+        if day:
+            query = query.where(i.c.day == day)
+        query = query.order_by(i.c.incident_id.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [_decode(dict(r._mapping)) for r in conn.execute(query)]
+
+    def get_incident(self, incident_id: int) -> dict[str, Any] | None:
+        i = s.incidents
+        with self.engine.connect() as conn:
+            row = conn.execute(select(i).where(i.c.incident_id == incident_id)).first()
+        return _decode(dict(row._mapping)) if row else None
+
+    def set_incident_status(
+        self, incident_id: int, status: str, reason: str | None, now: datetime
+    ) -> dict[str, Any] | None:
+        i = s.incidents
+        values: dict[str, Any] = {"status": status, "updated_at": now}
+        if status == "RESOLVED":
+            values |= {"resolution_reason": reason, "resolved_at": now}
+        with self.engine.begin() as conn:
+            conn.execute(update(i).where(i.c.incident_id == incident_id).values(**values))
+        return self.get_incident(incident_id)
+
+    def put_feedback(
+        self, incident_id: int, feedback: Feedback, by: str, now: datetime
+    ) -> dict[str, Any] | None:
+        """Replace the incident's feedback (upsert); ``by`` and ``now`` come from the server."""
+        i = s.incidents
+        doc = feedback.as_dict() | {"feedback_by": by, "feedback_at": now.isoformat()}
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(i)
+                .where(i.c.incident_id == incident_id)
+                .values(
+                    feedback_json=_json(doc),
+                    was_hint_correct=feedback.was_hint_correct,
+                    resolution_time_seconds=feedback.resolution_time_seconds,
+                    feedback_by=by,
+                    feedback_at=now,
+                    updated_at=now,
+                )
+            )
+        return self.get_incident(incident_id)
+
+    def incident_frame(self, first_day: str, last_day: str) -> pd.DataFrame:
+        """Incidents of inbox days [first_day, last_day] for reports and summaries."""
+        i = s.incidents
+        columns = [
+            "incident_id",
+            "day",
+            "supplier",
+            "severity",
+            "primary_flag",
+            "action_class",
+            "ocr_suspect",
+            "status",
+            "was_hint_correct",
+            "resolution_time_seconds",
+            "feedback_at",
+        ]
+        with self.engine.connect() as conn:
+            result = conn.execute(
+                select(*[i.c[c] for c in columns]).where(i.c.day.between(first_day, last_day))
+            )
+            frame = pd.DataFrame(result.fetchall(), columns=columns)
+        frame["ocr_suspect"] = frame["ocr_suspect"].fillna(False).astype(bool)
+        frame["has_feedback"] = frame["feedback_at"].notna()
+        return frame
+
+    # -- summaries and reports ----------------------------------------------------------------
+    def save_document(self, kind: str, day: str, document: dict[str, Any], now: datetime) -> None:
+        table, column = (
+            (s.run_summaries, "summary_json")
+            if kind == "run_summary"
+            else (s.health_reports, "report_json")
+        )
+        with self.engine.begin() as conn:
+            conn.execute(delete(table).where(table.c.day == day))
+            conn.execute(
+                insert(table).values(day=day, generated_at=now, **{column: _json(document)})
+            )
+
+    def load_document(self, kind: str, day: str) -> dict[str, Any] | None:
+        table, column = (
+            (s.run_summaries, "summary_json")
+            if kind == "run_summary"
+            else (s.health_reports, "report_json")
+        )
+        with self.engine.connect() as conn:
+            raw = conn.execute(select(table.c[column]).where(table.c.day == day)).scalar()
+        return json.loads(raw) if raw else None
+
+    # -- request log and extraction status codes ---------------------------------------------
+    def log_request(
+        self,
+        method: str,
+        path: str,
+        status_code: int,
+        duration_ms: float,
+        operator: str | None,
+        error_code: str | None,
+        at: datetime,
+    ) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(s.request_log).values(
+                    at=at,
+                    method=method,
+                    path=path[:500],
+                    status_code=status_code,
+                    duration_ms=duration_ms,
+                    operator=operator,
+                    error_code=error_code,
+                )
+            )
+
+    def status_codes(
+        self, start: datetime, end: datetime, first_day: str, last_day: str
+    ) -> list[int]:
+        """Status codes of ops API requests in [start, end) and extraction calls of the days."""
+        r, x = s.request_log, s.extractions
+        with self.engine.connect() as conn:
+            api = (
+                conn.execute(select(r.c.status_code).where(r.c.at >= start, r.c.at < end))
+                .scalars()
+                .all()
+            )
+            extraction = (
+                conn.execute(
+                    select(x.c.http_status).where(
+                        x.c.day.between(first_day, last_day), x.c.http_status.is_not(None)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        return [int(c) for c in [*api, *extraction]]
+
+    # -- alerts -------------------------------------------------------------------------------
+    def add_alert(
+        self, severity: str, code: str, message: str, context: dict[str, Any], now: datetime
+    ) -> int:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                insert(s.alerts).values(
+                    created_at=now,
+                    severity=severity,
+                    code=code,
+                    message=message,
+                    context_json=_json(context),
+                    delivered=False,
+                    delivery_attempts=0,
+                )
+            )
+            return int(result.inserted_primary_key[0])
+
+    def mark_alert_delivery(self, alert_id: int, delivered: bool, error: str | None) -> None:
+        a = s.alerts
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(a)
+                .where(a.c.alert_id == alert_id)
+                .values(
+                    delivered=delivered,
+                    delivery_attempts=a.c.delivery_attempts + 1,
+                    last_error=error,
+                )
+            )
+
+    def alerts(self, *, undelivered_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
+        a = s.alerts
+        query = select(a).order_by(a.c.alert_id.desc()).limit(limit)
+        if undelivered_only:
+            query = query.where(a.c.delivered.is_(False))
+        with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(query)]
+        for row in rows:
+            row["context"] = json.loads(row.pop("context_json"))
+        return rows
+
+    def count_rows(self, table_name: str) -> int:
+        table = s.metadata.tables[table_name]
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
