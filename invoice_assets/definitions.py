@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 
 import dagster as dg
 
@@ -26,6 +25,7 @@ from invoice_assets.assets import (
 from invoice_assets.jobs import daily_invoices_job
 from invoice_assets.schedules import daily_schedule
 from invoice_assets.sensors import inbox_sensor
+from invoice_assets.settings import Settings
 from resources.alerts import AlertSink
 from resources.extractor import InboxExtractor
 from resources.inbox import InboxResource
@@ -49,21 +49,19 @@ def build_resources(env: Mapping[str, str]) -> dict[str, object]:
     thresholds, violations, source = check_thresholds(env=env)
     if thresholds is None:
         raise ThresholdsError(violations, source)
-    home = str(Path(env.get("INVOICE_HOME") or ".invoice_home").resolve())
+    settings = Settings.from_env(env)
     store = InvoiceStore(
-        db_url=dg.EnvVar("INVOICE_DB_URL") if env.get("INVOICE_DB_URL") else None, home=home
+        db_url=dg.EnvVar("INVOICE_DB_URL") if settings.db_url else None, home=str(settings.home)
     )
     return {
         "thresholds": ThresholdsResource.from_thresholds(thresholds, source),
         "store": store,
-        "inbox": InboxResource(path=env.get("INVOICE_INBOX") or str(Path(home) / "inbox")),
+        "inbox": InboxResource(path=str(settings.inbox)),
         "extractor": InboxExtractor(),
         "market_data": MarketDataResource(),
         "alerts": AlertSink(
             store=store,
-            webhook_url=dg.EnvVar("INVOICE_ALERT_WEBHOOK_URL")
-            if env.get("INVOICE_ALERT_WEBHOOK_URL")
-            else None,
+            webhook_url=dg.EnvVar("INVOICE_ALERT_WEBHOOK_URL") if settings.webhook_url else None,
         ),
     }
 

@@ -101,11 +101,13 @@ def _py(value: Any) -> Any:
 
 
 def _records(frame: pd.DataFrame, columns: Sequence[str]) -> list[dict[str, Any]]:
-    data = {c: frame[c].to_numpy(dtype=object) if c in frame else None for c in columns}
+    """Rows as DB-API parameters; a column the frame lacks is null."""
     n = len(frame)
-    return [
-        {c: _py(data[c][i]) if data[c] is not None else None for c in columns} for i in range(n)
-    ]
+    data = {
+        c: frame[c].to_numpy(dtype=object) if c in frame else np.full(n, None, dtype=object)
+        for c in columns
+    }
+    return [{c: _py(data[c][i]) for c in columns} for i in range(n)]
 
 
 def _as_utc(value: Any) -> Any:
@@ -396,7 +398,10 @@ def _copy_rows(conn: Connection, name: str, columns: list[str], rows: list[dict[
     buffer.seek(0)
     raw = conn.connection.dbapi_connection
     assert raw is not None
-    with raw.cursor() as cursor:
-        cursor.copy_expert(
+    cursor = raw.cursor()
+    try:
+        cursor.copy_expert(  # type: ignore[attr-defined]  # psycopg2 cursor
             f"COPY {name} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buffer
         )
+    finally:
+        cursor.close()

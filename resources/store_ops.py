@@ -294,12 +294,12 @@ class StoreOps:
         """Status codes of ops API requests in [start, end) and extraction calls of the days."""
         r, x = s.request_log, s.extractions
         with self.engine.connect() as conn:
-            api = (
+            api: list[int] = list(
                 conn.execute(select(r.c.status_code).where(r.c.at >= start, r.c.at < end))
                 .scalars()
                 .all()
             )
-            extraction = (
+            extraction: list[int] = list(
                 conn.execute(
                     select(x.c.http_status).where(
                         x.c.day.between(first_day, last_day), x.c.http_status.is_not(None)
@@ -326,7 +326,9 @@ class StoreOps:
                     delivery_attempts=0,
                 )
             )
-            return int(result.inserted_primary_key[0])
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
 
     def mark_alert_delivery(self, alert_id: int, delivered: bool, error: str | None) -> None:
         a = s.alerts

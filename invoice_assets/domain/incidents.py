@@ -40,6 +40,16 @@ INCIDENT_COLUMNS = (
 )
 
 
+def allowed_transition(current: str, target: str) -> str | None:
+    """None when an operator may move an incident from ``current`` to ``target``, else why not."""
+    allowed = {OPEN: {ACK, RESOLVED}, ACK: {RESOLVED}, RESOLVED: set()}
+    if target not in STATUSES:
+        return f"unknown status {target!r}"
+    if target not in allowed.get(current, set()):
+        return f"cannot move an incident from {current} to {target}"
+    return None
+
+
 def dedupe_key(tenant: str, invoice_key: str, primary_flag: str) -> str:
     return hashlib.sha256(f"{tenant}|{invoice_key}|{primary_flag}".encode()).hexdigest()
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from invoice_assets.domain.arrays import first_match
 from invoice_assets.domain.records import KEY_FIELDS
 
 if TYPE_CHECKING:
@@ -67,36 +68,37 @@ def assess_mismatch(
         vat_slip = (vat > 0) & (np.abs(delta - vat) <= VAT_BAND * vat)
     low_conf = np.asarray(min_confidence, dtype="float64") < t.Validation.LOW_CONFIDENCE
     ocr = has & (low_conf | locale)
-    reason = np.select(
-        [
-            ~evaluated,
-            rounding,
-            ~has,
-            locale,
-            vat_slip,
-            ratio > LINE_ITEM_MISSING_SHARE,
-            delta < m.SEVERE_ABSOLUTE,
-        ],
-        [
-            None,
-            "ROUNDING",
-            "EXPLAINABLE_ADJUSTMENT",
-            "LOCALE_SCALE",
-            "VAT_CALCULATION",
-            "LINE_ITEM_MISSING",
-            "ADJUSTMENT",
-        ],
-        default="UNKNOWN",
-    ).astype("object")
+    with np.errstate(invalid="ignore"):
+        reason = first_match(
+            [
+                ~evaluated,
+                rounding,
+                ~has,
+                locale,
+                vat_slip,
+                ratio > LINE_ITEM_MISSING_SHARE,
+                delta < m.SEVERE_ABSOLUTE,
+            ],
+            [
+                None,
+                "ROUNDING",
+                "EXPLAINABLE_ADJUSTMENT",
+                "LOCALE_SCALE",
+                "VAT_CALCULATION",
+                "LINE_ITEM_MISSING",
+                "ADJUSTMENT",
+            ],
+            default="UNKNOWN",
+        )
     return pd.DataFrame(
         {
             "mismatch_evaluated": evaluated,
             "has_mismatch": has,
             "mismatch_delta": np.where(evaluated, delta, np.nan),
             "mismatch_ratio": np.where(evaluated, ratio, np.nan),
-            "mismatch_severity": np.where(has, np.where(severe, "S1", "S2"), None).astype("object"),
+            "mismatch_severity": first_match([severe, has], ["S1", "S2"]),
             "delta_reason_candidate": reason,
-            "suspect_reason": np.where(ocr, "OCR_LOCALE_SUSPECT", None).astype("object"),
+            "suspect_reason": first_match([ocr], ["OCR_LOCALE_SUSPECT"]),
         }
     )
 

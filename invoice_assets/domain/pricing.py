@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from invoice_assets.domain.arrays import first_match
 from invoice_assets.domain.breakdown import demand_charge, invoice_period
 from invoice_assets.domain.market import TARIFF_KEYS, MarketData
 
@@ -70,7 +71,7 @@ def price_offers(
         difference = invoice_total - total
         savings_ratio = difference / invoice_total
 
-    reason = np.select(
+    reason = first_match(
         [~ok, ~ready, market_missing, meta_missing, lookup_failed, calc_bug],
         [
             "extraction_failed",
@@ -80,8 +81,7 @@ def price_offers(
             "tariff_lookup_failed",
             "calc_bug",
         ],
-        default=None,
-    ).astype("object")
+    )
 
     def offered(values: np.ndarray) -> np.ndarray:
         return np.where(priced, values, np.nan)

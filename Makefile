@@ -1,0 +1,46 @@
+# Thin wrappers; every target creates the virtual environment from pyproject.toml if needed.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_ARGS ?= --days 3 --invoices-per-day 50
+export INVOICE_HOME ?= $(CURDIR)/.invoice_home
+export DAGSTER_HOME ?= $(INVOICE_HOME)/dagster
+
+.PHONY: install run dev test check bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## run: generate demo invoices, materialise every day on the embedded SQLite store, print the summary
+run: $(STAMP)
+	$(BIN)/invoice-ops demo $(DEMO_ARGS)
+
+## dev: the Dagster UI (lineage, checks, runs) on http://127.0.0.1:3000
+dev: $(STAMP)
+	mkdir -p $(DAGSTER_HOME)
+	test -f $(DAGSTER_HOME)/dagster.yaml || cp config/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+## check: format, lint, types and the threshold gate
+check: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy invoice_assets resources
+	$(BIN)/python .ci/threshold_gate.py
+
+## test: the quality gate, then the whole suite (needs PostgreSQL on 127.0.0.1:5432)
+test: check
+	$(BIN)/pytest -q -p no:cacheprovider
+
+## bench: benchmarks, results recorded in bench/README.md
+bench: $(STAMP)
+	$(BIN)/python -m bench.run_all
+
+clean:
+	rm -rf $(VENV) .invoice_home .pytest_cache .ruff_cache .mypy_cache
