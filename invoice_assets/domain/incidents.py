@@ -71,6 +71,7 @@ def build_incidents(
     rows = primary.index.to_numpy()
     secondary = grouped["flag"].agg(lambda s: list(s.iloc[1:]))
     facts = pd.concat([invoices, breakdown, mismatch], axis=1).iloc[rows]
+    facts = facts.loc[:, ~facts.columns.duplicated()]  # callers may pass one frame for both
     facts = facts.assign(
         _flag=primary["flag"].to_numpy(),
         _severity=primary["severity"].to_numpy(),

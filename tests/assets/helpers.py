@@ -1,0 +1,26 @@
+"""Materialising the asset graph in-process against a test environment."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from invoice_assets.definitions import ASSET_MODULES, build_resources
+from invoice_assets.settings import Settings
+from resources.store import InvoiceStore
+
+
+def graph_assets() -> list:
+    return list(dg.load_assets_from_modules(list(ASSET_MODULES)))
+
+
+def materialize_day(env: dict[str, str], day: str) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        graph_assets(),
+        partition_key=day,
+        resources=build_resources(env),
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+
+
+def store_for(env: dict[str, str]) -> InvoiceStore:
+    return Settings.from_env(env).store()
