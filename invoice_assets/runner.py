@@ -55,7 +55,7 @@ def materialise(
     defs: dg.Definitions | None = None,
 ) -> list[RunOutcome]:
     """One run per day, or one run for the whole range when ``single_run``."""
-    job = (defs or _definitions()).get_job_def("daily_invoices")
+    job = (defs or _definitions()).resolve_job_def("daily_invoices")
     batches = [list(days)] if single_run and len(days) > 1 else [[d] for d in days]
     outcomes = []
     for number, batch in enumerate(batches, start=1):
