@@ -114,12 +114,20 @@ def test_dagster_definitions_validate_refuses_a_broken_config(tmp_path: Path) ->
 
     broken = subprocess.run(
         [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=180,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     env.pop("INVOICE_THRESHOLD__HEALTH__DB_WARN_MS")
     valid = subprocess.run(
         [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=180,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
 
     assert broken.returncode != 0

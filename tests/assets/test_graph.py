@@ -34,7 +34,8 @@ def test_the_whole_graph_materialises_a_partition_with_the_smoke_expectations(re
 
     assert result.success
     materialised = {
-        e.materialization.asset_key.to_user_string() for e in result.get_asset_materialization_events()
+        e.materialization.asset_key.to_user_string()
+        for e in result.get_asset_materialization_events()
     }
     assert materialised == {
         "extractions",
