@@ -20,6 +20,7 @@ from invoice_assets.partitions import TIMEZONE
 from invoice_assets.settings import Settings
 
 if TYPE_CHECKING:
+    from invoice_assets.api.settings import ApiSettings
     from resources.thresholds import Thresholds
 
 EXIT_OK, EXIT_FAIL, EXIT_INVALID = 0, 1, 2
@@ -342,6 +343,65 @@ def incidents_feedback(
     store = Settings.from_env().store()
     store.put_feedback(incident_id, feedback, f"cli:{getpass.getuser()}", utcnow())
     click.echo(f"feedback stored for incident {incident_id}")
+
+
+def api_settings(settings: Settings) -> ApiSettings:
+    """Settings of the ops API for this environment (tokens file read and checked here)."""
+    from invoice_assets.api.settings import ApiSettings, SettingsError, load_operators
+
+    try:
+        operators = load_operators(settings.tokens_file)
+    except SettingsError as exc:
+        fail(str(exc))
+        raise
+    return ApiSettings(
+        store=settings.store(), operators=operators, openai_check=settings.openai_check()
+    )
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Serve the ops API (refuses to start on a broken config or tokens file)."""
+    import uvicorn
+
+    from invoice_assets.api import create_app
+
+    _thresholds()
+    app = create_app(api_settings(Settings.from_env()))
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--timeout", default=2.0, show_default=True, type=float, help="Per check, seconds.")
+def health(as_json: bool, timeout: float) -> None:
+    """Readiness as /health/ready computes it; exit 0 ready, 1 not ready."""
+    from invoice_assets.readiness import readiness
+    from resources.thresholds import check_thresholds
+
+    settings = Settings.from_env()
+    model, _, _ = check_thresholds()
+    if model is None:
+        report = {"status": "not_ready", "failing_checks": ["config"], "checks": {}}
+        emit(report, as_json, "NOT READY: config invalid (run invoice-ops validate-config)")
+        sys.exit(EXIT_FAIL)
+    store = settings.store()
+    try:
+        store.ensure_schema()
+    except Exception as exc:  # reported by the database check below
+        click.echo(f"warning: store not reachable ({type(exc).__name__})", err=True)
+    result = readiness(
+        store, model, openai_check=settings.openai_check(), timeout_seconds=timeout
+    ).as_dict()
+    lines = [f"{result['status'].upper().replace('_', ' ')}"]
+    for name, check in result["checks"].items():
+        extra = {k: v for k, v in check.items() if k != "status"}
+        lines.append(f"  {name:<11} {check['status']:<9} {extra}")
+    lines.append(f"  last activity: {result['last_activity']}")
+    emit(result, as_json, "\n".join(lines))
+    sys.exit(EXIT_OK if result["status"] == "ready" else EXIT_FAIL)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,9 @@ class Settings:
     dagster_home: Path
     webhook_url: str | None
     tokens_file: Path | None
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+    openai_model: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -39,7 +42,26 @@ class Settings:
             dagster_home=Path(env.get("DAGSTER_HOME") or home / "dagster").resolve(),
             webhook_url=env.get("INVOICE_ALERT_WEBHOOK_URL") or None,
             tokens_file=Path(tokens) if tokens else None,
+            openai_api_key=env.get("OPENAI_API_KEY") or None,
+            openai_base_url=env.get("OPENAI_BASE_URL") or None,
+            openai_model=env.get("INVOICE_OPENAI_MODEL") or None,
         )
+
+    def __repr__(self) -> str:  # never print the key or a database password
+        database = "url set" if self.db_url else "sqlite"
+        return f"Settings(home={self.home!s}, inbox={self.inbox!s}, db={database})"
+
+    def openai_check(self) -> Callable[[], tuple[str, str]] | None:
+        """The readiness probe of the OpenAI API, or None when the extractor is disabled."""
+        if not self.openai_api_key:
+            return None
+        from resources.openai_extractor import OpenAIExtractor
+
+        kwargs = {"api_key": self.openai_api_key, "base_url": self.openai_base_url}
+        if self.openai_model:
+            kwargs["model"] = self.openai_model
+        extractor = OpenAIExtractor(**kwargs)
+        return extractor.check_api
 
     def store(self) -> InvoiceStore:
         """The store with plain values (for the CLI and API, outside Dagster)."""

@@ -354,6 +354,27 @@ class StoreOps:
             row["context"] = json.loads(row.pop("context_json"))
         return rows
 
+    def incident_counts(self) -> dict[tuple[str, str], int]:
+        """(severity, status) → number of incidents."""
+        i = s.incidents
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(i.c.severity, i.c.status, func.count()).group_by(i.c.severity, i.c.status)
+            ).fetchall()
+        return {(r[0], r[1]): int(r[2]) for r in rows}
+
+    def last_activity(self) -> dict[str, Any]:
+        """When the last incident was decided and the last extraction started (ISO or None)."""
+        with self.engine.connect() as conn:
+            incident = conn.execute(select(func.max(s.incidents.c.last_seen_at))).scalar()
+            extraction = conn.execute(select(func.max(s.extractions.c.started_at))).scalar()
+        from resources.store import _as_utc
+
+        return {
+            "last_incident_at": _as_utc(incident).isoformat() if incident else None,
+            "last_extraction_at": _as_utc(extraction).isoformat() if extraction else None,
+        }
+
     def count_rows(self, table_name: str) -> int:
         table = s.metadata.tables[table_name]
         with self.engine.connect() as conn:

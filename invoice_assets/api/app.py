@@ -1,0 +1,71 @@
+"""The app factory: ``create_app(settings)`` wires routers, errors, auth and the request log."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter, defaultdict
+
+from fastapi import FastAPI, Request, Response
+
+from invoice_assets.api.errors import install_error_handlers
+from invoice_assets.api.routes_admin import router as admin_router
+from invoice_assets.api.routes_health import router as health_router
+from invoice_assets.api.settings import ApiSettings
+from resources.store import utcnow
+from resources.thresholds import load_thresholds
+
+log = logging.getLogger("invoice_assets.api")
+
+
+class RequestStats:
+    """In-process request counters and latency sums for ``/metrics``."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, str, int]] = Counter()
+        self.seconds: defaultdict[tuple[str, str], float] = defaultdict(float)
+
+    def add(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.counts[(method, route, status)] += 1
+        self.seconds[(method, route)] += seconds
+
+
+def create_app(settings: ApiSettings) -> FastAPI:
+    """A new app; thresholds are validated now, so a broken config refuses to start."""
+    app = FastAPI(
+        title="invoice_assets ops API",
+        version="1",
+        description="Readiness, metrics, incidents, feedback and run summaries.",
+    )
+    app.state.settings = settings
+    app.state.thresholds = load_thresholds(env=settings.env)
+    app.state.stats = RequestStats()
+    settings.store.ensure_schema()
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(admin_router)
+
+    @app.middleware("http")
+    async def request_log(request: Request, call_next) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        elapsed = time.perf_counter() - started
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        app.state.stats.add(request.method, template, response.status_code, elapsed)
+        if settings.log_requests:
+            try:
+                settings.store.log_request(
+                    request.method,
+                    request.url.path,
+                    response.status_code,
+                    elapsed * 1000.0,
+                    getattr(request.state, "operator", None),
+                    getattr(request.state, "error_code", None),
+                    utcnow(),
+                )
+            except Exception as exc:  # the log must never turn an answer into a failure
+                log.warning("request log write failed: %s", type(exc).__name__)
+        return response
+
+    return app

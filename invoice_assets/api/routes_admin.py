@@ -1,0 +1,147 @@
+"""``/admin``: incidents, status changes, feedback, feedback stats, run summary, system health.
+
+Every endpoint needs a bearer token of a configured operator (401 without, 403 for an unknown
+one); the operator recorded with feedback comes from the token, never from the body.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from invoice_assets.api.errors import ApiError
+from invoice_assets.domain.feedback import (
+    FeedbackError,
+    feedback_stats,
+    require_resolved,
+    validate_feedback,
+)
+from invoice_assets.domain.incidents import MANUAL_RESOLVED, allowed_transition
+from invoice_assets.reports import build_health_report, build_run_summary
+from resources.store import InvoiceStore, utcnow
+
+
+def operator(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header or scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "missing_token", "a bearer token is required")
+    name = request.app.state.settings.operator_for(token.strip())
+    if name is None:
+        raise ApiError(403, "unknown_token", "the token does not belong to an operator")
+    request.state.operator = name
+    return name
+
+
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(operator)])
+
+
+def _store(request: Request) -> InvoiceStore:
+    return request.app.state.settings.store
+
+
+def _day(value: str | None, name: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value[:10]).isoformat()
+    except ValueError as exc:
+        raise ApiError(
+            400, "invalid_date", f"{name} must be YYYY-MM-DD, got {value[:40]!r}"
+        ) from exc
+
+
+def _incident_or_404(store: InvoiceStore, incident_id: int) -> dict[str, Any]:
+    row = store.get_incident(incident_id)
+    if row is None:
+        raise ApiError(404, "incident_not_found", f"no incident {incident_id}")
+    return row
+
+
+@router.get("/incidents")
+def list_incidents(
+    request: Request,
+    severity: Literal["S1", "S2"] | None = None,
+    status: Literal["OPEN", "ACK", "RESOLVED"] | None = None,
+    date_: str | None = Query(default=None, alias="date"),
+    limit: int = Query(default=100, ge=1, le=1000),
+) -> dict[str, Any]:
+    rows = _store(request).list_incidents(
+        severity=severity, status=status, day=_day(date_, "date"), limit=limit
+    )
+    return {"count": len(rows), "items": rows}
+
+
+@router.get("/incidents/{incident_id}")
+def get_incident(request: Request, incident_id: int) -> dict[str, Any]:
+    return _incident_or_404(_store(request), incident_id)
+
+
+class StatusChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["ACK", "RESOLVED"]
+    reason: str | None = Field(default=None, max_length=200)
+
+
+@router.post("/incidents/{incident_id}/status")
+def change_status(request: Request, incident_id: int, body: StatusChange) -> dict[str, Any]:
+    store = _store(request)
+    row = _incident_or_404(store, incident_id)
+    problem = allowed_transition(row["status"], body.status)
+    if problem:
+        raise ApiError(409, "invalid_status_transition", problem)
+    reason = (body.reason or MANUAL_RESOLVED) if body.status == "RESOLVED" else None
+    updated = store.set_incident_status(incident_id, body.status, reason, utcnow())
+    assert updated is not None
+    return updated
+
+
+@router.patch("/incidents/{incident_id}/feedback")
+async def put_feedback(request: Request, incident_id: int) -> dict[str, Any]:
+    store = _store(request)
+    try:
+        body = json.loads(await request.body() or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "invalid_feedback_data", "body must be JSON") from exc
+    row = store.get_incident(incident_id)
+    try:
+        require_resolved(None if row is None else row["status"])
+        feedback = validate_feedback(body)
+    except FeedbackError as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from exc
+    updated = store.put_feedback(incident_id, feedback, request.state.operator, utcnow())
+    assert updated is not None
+    return updated
+
+
+@router.get("/feedback-stats")
+def get_feedback_stats(
+    request: Request, start: str | None = None, end: str | None = None
+) -> dict[str, Any]:
+    first = _day(start, "start") or "0001-01-01"
+    last = _day(end, "end") or "9999-12-31"
+    return feedback_stats(_store(request).incident_frame(first, last))
+
+
+@router.get("/run-summary")
+def get_run_summary(request: Request, start: str, end: str | None = None) -> dict[str, Any]:
+    """The seed §6 document over inbox days [start, end] (end defaults to start)."""
+    first = _day(start, "start")
+    last = _day(end, "end") or first
+    assert first is not None and last is not None
+    if last < first:
+        raise ApiError(400, "invalid_window", "end is before start")
+    return build_run_summary(_store(request), first, last, request.app.state.thresholds)
+
+
+@router.get("/system-health")
+def get_system_health(
+    request: Request, date_: str | None = Query(default=None, alias="date")
+) -> dict[str, Any]:
+    """The system health report for the 7 days ending at ``date`` (default today)."""
+    day = _day(date_, "date") or utcnow().date().isoformat()
+    return build_health_report(_store(request), day, request.app.state.thresholds)

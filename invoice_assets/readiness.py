@@ -1,0 +1,128 @@
+"""Readiness (SPEC §5.9): four checks, each with its own timeout, so a hung dependency makes the
+answer "not ready" quickly instead of hanging the caller.
+
+Used by ``GET /health/ready``, ``invoice-ops health`` and ``invoice-ops status``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from typing import Any
+
+from resources.store import InvoiceStore
+from resources.thresholds import Thresholds, check_thresholds
+
+_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="readiness")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    status: str  # ok, degraded, error, disabled
+    detail: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"status": self.status, **self.detail}
+
+
+def _bounded(fn: Callable[[], CheckResult], timeout: float, name: str) -> CheckResult:
+    started = time.perf_counter()
+    future = _POOL.submit(fn)
+    try:
+        return future.result(timeout=timeout)
+    except FutureTimeout:
+        return CheckResult("error", {"error": f"{name} check timed out after {timeout:g} s"})
+    except Exception as exc:  # a check must answer, never raise
+        elapsed = (time.perf_counter() - started) * 1000.0
+        return CheckResult(
+            "error",
+            {"error": f"{type(exc).__name__}: {_first_line(exc)}", "elapsed_ms": round(elapsed, 2)},
+        )
+
+
+def check_database(store: InvoiceStore, t: Thresholds) -> CheckResult:
+    latency = store.ping_ms()
+    status = "ok"
+    if latency >= t.Health.DB_ERROR_MS:
+        status = "error"
+    elif latency >= t.Health.DB_WARN_MS:
+        status = "degraded"
+    return CheckResult(status, {"latency_ms": round(latency, 2), "backend": store.backend})
+
+
+def check_config(env: Mapping[str, str] | None = None) -> CheckResult:
+    model, violations, source = check_thresholds(env=env)
+    if model is None:
+        return CheckResult("error", {"source": source, "violations": [str(v) for v in violations]})
+    return CheckResult("ok", {"source": source})
+
+
+def check_queue(store: InvoiceStore, t: Thresholds) -> CheckResult:
+    state = store.queue_state(t.Recovery.STUCK_MINUTES)
+    status = "error" if state["stuck_detected"] else "ok"
+    return CheckResult(
+        status,
+        {
+            "depth": state["current_depth"],
+            "stuck": state["stuck_detected"],
+            "last_progress_at": state["last_progress_at"],
+        },
+    )
+
+
+@dataclass(frozen=True)
+class ReadinessReport:
+    ready: bool
+    checks: dict[str, CheckResult]
+    last_activity: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": "ready" if self.ready else "not_ready",
+            "checks": {name: c.as_dict() for name, c in self.checks.items()},
+            "failing_checks": [n for n, c in self.checks.items() if c.status == "error"],
+            "last_activity": self.last_activity,
+        }
+
+
+def readiness(
+    store: InvoiceStore,
+    t: Thresholds,
+    *,
+    openai_check: Callable[[], tuple[str, str]] | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout_seconds: float = 2.0,
+) -> ReadinessReport:
+    """Run the four checks concurrently, each bounded by ``timeout_seconds``."""
+    jobs: dict[str, Callable[[], CheckResult]] = {
+        "database": lambda: check_database(store, t),
+        "config": lambda: check_config(env),
+        "queue": lambda: check_queue(store, t),
+    }
+    if openai_check is not None:
+        check = openai_check
+
+        def openai() -> CheckResult:
+            status, detail = check()
+            return CheckResult(status, {"detail": detail})
+
+        jobs["openai_api"] = openai
+    futures = {name: _POOL.submit(_bounded, fn, timeout_seconds, name) for name, fn in jobs.items()}
+    checks = {name: f.result() for name, f in futures.items()}
+    if openai_check is None:
+        checks["openai_api"] = CheckResult("disabled", {"detail": "OPENAI_API_KEY not set"})
+    activity = _bounded(
+        lambda: CheckResult("ok", store.last_activity()), timeout_seconds, "activity"
+    )
+    ready = all(c.status != "error" for c in checks.values())
+    ordered = {k: checks[k] for k in ("database", "config", "openai_api", "queue")}
+    return ReadinessReport(ready, ordered, activity.detail if activity.status == "ok" else {})
+
+
+def _first_line(exc: BaseException) -> str:
+    """The gist of an error, without SQL, parameters or connection strings."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return text[:200]
