@@ -65,7 +65,7 @@ def sqlite_env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def apply_env(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+def apply_env(monkeypatch: pytest.MonkeyPatch):
     """Put an env dict into os.environ for the test (EnvVar resolution reads os.environ)."""
 
     def apply(values: dict[str, str]) -> dict[str, str]:

@@ -20,7 +20,7 @@ def test_the_daily_job_runs_with_the_dagster_instance_on_postgresql(
     tmp_path: Path,
     pg_url: str,
     apply_env,
-    monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     db_name = pg_url.rsplit("/", 1)[-1]
     dagster_home = tmp_path / "dagster"
@@ -46,8 +46,11 @@ def test_the_daily_job_runs_with_the_dagster_instance_on_postgresql(
     assert result.success
     assert [r.dagster_run.run_id for r in records] == [result.run_id]
     assert materialized == {DAY}
-    with psycopg2.connect(host="127.0.0.1", user="postgres", dbname=db_name) as conn:
+    conn = psycopg2.connect(host="127.0.0.1", user="postgres", dbname=db_name)
+    try:
         with conn.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM runs")
             assert cursor.fetchone() == (1,)
+    finally:
+        conn.close()
     assert len(store_for(env).list_incidents()) == 2

@@ -45,12 +45,14 @@ def _iso(moment: datetime) -> str:
 def error_counts(status_codes: pd.Series | np.ndarray) -> dict[str, Any]:
     """by_code, total_4xx and total_5xx over HTTP status codes ≥ 400."""
     codes = pd.to_numeric(pd.Series(status_codes), errors="coerce").dropna().astype("int64")
-    codes = codes[codes >= 400]
+    status_class = codes // 100  # 4 for 4xx, 5 for 5xx
+    codes = codes[status_class >= 4]
+    status_class = status_class[status_class >= 4]
     by_code = {str(k): int(v) for k, v in codes.value_counts().sort_index().items()}
     return {
         "by_code": by_code,
-        "total_4xx": int(((codes >= 400) & (codes < 500)).sum()),
-        "total_5xx": int((codes >= 500).sum()),
+        "total_4xx": int((status_class == 4).sum()),
+        "total_5xx": int((status_class == 5).sum()),
     }
 
 

@@ -16,7 +16,7 @@ DAYS = day_range("2025-03-01", "2025-03-07")
 
 def test_a_seven_day_range_backfill_is_one_run_and_reruns_identically(
     sqlite_env: dict[str, str],
-    apply_env,  # noqa: ANN001
+    apply_env,
 ) -> None:
     apply_env(sqlite_env)
     inbox = Path(sqlite_env["INVOICE_HOME"]) / "inbox"

@@ -17,7 +17,7 @@ DAY = "2025-02-03"
 
 
 @pytest.fixture
-def ready_env(env: dict[str, str], apply_env) -> dict[str, str]:  # noqa: ANN001
+def ready_env(env: dict[str, str], apply_env) -> dict[str, str]:
     apply_env(env)
     put_smoke_fixtures(Path(env["INVOICE_HOME"]) / "inbox", DAY, broken=True)
     return env
@@ -29,7 +29,7 @@ def _incidents_by_flag(env: dict[str, str]) -> dict[str, dict]:
     }
 
 
-def test_the_whole_graph_materialises_a_partition_with_the_smoke_expectations(ready_env) -> None:  # noqa: ANN001
+def test_the_whole_graph_materialises_a_partition_with_the_smoke_expectations(ready_env) -> None:
     result = materialize_day(ready_env, DAY)
 
     assert result.success
@@ -61,7 +61,7 @@ def test_the_whole_graph_materialises_a_partition_with_the_smoke_expectations(re
     assert incidents["EXTRACTION_FAILED:S1"]["error_code"] == "invalid_json"
 
 
-def test_a_malformed_file_fails_alone_and_every_invoice_is_accounted_for(ready_env) -> None:  # noqa: ANN001
+def test_a_malformed_file_fails_alone_and_every_invoice_is_accounted_for(ready_env) -> None:
     materialize_day(ready_env, DAY)
     store = store_for(ready_env)
 
@@ -79,7 +79,7 @@ def test_a_malformed_file_fails_alone_and_every_invoice_is_accounted_for(ready_e
         assert len(store.read_stage(stage, [DAY])) == 4
 
 
-def test_the_stored_run_summary_validates_against_the_seed_schema(ready_env) -> None:  # noqa: ANN001
+def test_the_stored_run_summary_validates_against_the_seed_schema(ready_env) -> None:
     materialize_day(ready_env, DAY)
     summary = store_for(ready_env).load_document("run_summary", DAY)
 
@@ -94,7 +94,7 @@ def test_the_stored_run_summary_validates_against_the_seed_schema(ready_env) -> 
     assert report["histogram"] == {"0-2%": 0, "2-5%": 0, "5-10%": 0, "10-20%": 1, "20%+": 1}
 
 
-def test_a_rerun_gives_the_same_rows_and_keeps_operator_work(ready_env) -> None:  # noqa: ANN001
+def test_a_rerun_gives_the_same_rows_and_keeps_operator_work(ready_env) -> None:
     materialize_day(ready_env, DAY)
     store = store_for(ready_env)
     before = {
@@ -122,7 +122,7 @@ def test_a_rerun_gives_the_same_rows_and_keeps_operator_work(ready_env) -> None:
     assert all(i["occurrence_count"] == 2 for i in incidents.values())
 
 
-def test_an_incident_whose_flag_disappears_is_resolved_by_recompute(ready_env) -> None:  # noqa: ANN001
+def test_an_incident_whose_flag_disappears_is_resolved_by_recompute(ready_env) -> None:
     materialize_day(ready_env, DAY)
     fixed = Path(ready_env["INVOICE_HOME"]) / "inbox" / DAY / "s2_mismatch_invoice.json"
     record = json.loads(fixed.read_text(encoding="utf-8"))
