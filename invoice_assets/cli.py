@@ -77,6 +77,10 @@ def _thresholds() -> Thresholds:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Operate the invoice_assets pipeline (see RUNBOOK.md)."""
+    import warnings
+
+    # Dagster flags single-run backfill policies as beta on every load; operators need not see it.
+    warnings.filterwarnings("ignore", message=r".*is currently in beta.*")
 
 
 @main.command("validate-config")

@@ -17,6 +17,7 @@ from invoice_assets.settings import Settings
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 @dataclass(frozen=True)
@@ -63,13 +64,14 @@ def materialise(
         progress(f"[{number}/{len(batches)}] materialising {label}")
         if len(batch) == 1:
             result = job.execute_in_process(
-                partition_key=batch[0], instance=instance, raise_on_error=False
+                partition_key=batch[0], instance=instance, raise_on_error=False, run_config=QUIET
             )
         else:
             result = job.execute_in_process(
                 tags={RANGE_START: batch[0], RANGE_END: batch[-1]},
                 instance=instance,
                 raise_on_error=False,
+                run_config=QUIET,
             )
         failed = tuple(
             e.step_key or "?" for e in result.all_events if e.event_type_value == "STEP_FAILURE"
