@@ -408,5 +408,30 @@ def health(as_json: bool, timeout: float) -> None:
     sys.exit(EXIT_OK if result["status"] == "ready" else EXIT_FAIL)
 
 
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--no-runs", is_flag=True, help="Skip reading the Dagster instance (faster).")
+def status(as_json: bool, no_runs: bool) -> None:
+    """The five operator questions on one screen; exit 1 when not ready or config broken."""
+    from invoice_assets.status import operator_status, render
+
+    result = operator_status(Settings.from_env(), with_runs=not no_runs)
+    emit(result, as_json, render(result))
+    healthy = result["config"]["valid"] and result["working"]["ready"]
+    sys.exit(EXIT_OK if healthy else EXIT_FAIL)
+
+
+@main.command()
+@click.option("--name", required=True, help="Operator name recorded with their feedback.")
+def token(name: str) -> None:
+    """Print a new bearer token and the tokens-file line that stores its hash."""
+    from invoice_assets.api.settings import hash_token, new_token
+
+    value = new_token()
+    click.echo(f"token (give to {name}, shown once): {value}")
+    click.echo("add to INVOICE_OPS_TOKENS_FILE under `operators:`")
+    click.echo(f"  - name: {name}\n    token_sha256: {hash_token(value)}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -354,6 +354,11 @@ class StoreOps:
             row["context"] = json.loads(row.pop("context_json"))
         return rows
 
+    def latest_day(self) -> str | None:
+        """The newest inbox day with extracted invoices."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.max(s.extractions.c.day))).scalar()
+
     def incident_counts(self) -> dict[tuple[str, str], int]:
         """(severity, status) → number of incidents."""
         i = s.incidents
