@@ -69,8 +69,10 @@ def apply_env(monkeypatch: pytest.MonkeyPatch):
     """Put an env dict into os.environ for the test (EnvVar resolution reads os.environ)."""
 
     def apply(values: dict[str, str]) -> dict[str, str]:
-        for key in [k for k in os.environ if k.startswith("INVOICE_")]:
+        for key in [k for k in os.environ if k.startswith(("INVOICE_", "OPENAI_"))]:
             monkeypatch.delenv(key, raising=False)
+        # The CLI sets DAGSTER_HOME for its instance; restore whatever was there afterwards.
+        monkeypatch.delenv("DAGSTER_HOME", raising=False)
         for key, value in values.items():
             monkeypatch.setenv(key, value)
         return values

@@ -1,0 +1,157 @@
+"""``invoice-ops`` driven through click's runner, against throwaway homes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from invoice_assets.cli import main
+from invoice_assets.domain.summary import schema_errors
+from tests.conftest import SMOKE
+
+DAY = "2025-02-03"
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, apply_env) -> dict[str, str]:  # noqa: ANN001
+    return apply_env({"INVOICE_HOME": str(tmp_path / "home")})
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_validate_config_passes_on_the_shipped_config(cli_env) -> None:  # noqa: ANN001
+    code, out, _ = invoke("validate-config")
+    assert code == 0
+    assert out.startswith("OK:")
+
+
+def test_validate_config_lists_every_violation_and_exits_two(
+    cli_env,
+    monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+) -> None:
+    monkeypatch.setenv("INVOICE_THRESHOLD__MISMATCH__ROUNDING_RATIO", "0.5")
+    monkeypatch.setenv("INVOICE_THRESHOLD__QUALITY__CHECK_MIN_SCORE", "90")
+    monkeypatch.setenv("INVOICE_THRESHOLD__RECOVERY__STUCK_MINUTES", "0")
+
+    code, out, _ = invoke("validate-config", "--json")
+
+    assert code == 2
+    report = json.loads(out)
+    assert report["valid"] is False
+    assert {v["rule"] for v in report["violations"]} == {"I3", "I7", "I9"}
+
+
+def test_a_broken_config_stops_run_with_exit_two(cli_env, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("INVOICE_THRESHOLD__VALIDATION__LOW_CONFIDENCE", "1.5")
+    code, _, err = invoke("run", "--date", DAY)
+    assert code == 2
+    assert "Validation.LOW_CONFIDENCE" in err
+
+
+def test_ingest_run_and_summary_answer_for_a_day(cli_env) -> None:  # noqa: ANN001
+    files = [str(p) for p in sorted(SMOKE.glob("*_invoice.json"))]
+    code, out, _ = invoke("ingest", "--date", DAY, *files)
+    assert code == 0
+    assert "ingested 3 file(s)" in out
+
+    code, out, _ = invoke("run", "--date", DAY)
+    assert code == 0, out
+
+    code, out, _ = invoke("summary", "--date", DAY, "--json")
+    assert code == 0
+    summary = json.loads(out)
+    assert schema_errors(summary) == []
+    assert summary["counts"]["total_invoices"] == 3
+    assert summary["counts"]["incident_count"] == 2
+    code, text, _ = invoke("summary", "--date", DAY)
+    assert "incidents: 2 (S1 1, S2 1" in text
+
+
+def test_incidents_are_acknowledged_resolved_and_given_feedback(cli_env) -> None:  # noqa: ANN001
+    files = [str(p) for p in sorted(SMOKE.glob("*_invoice.json"))]
+    invoke("ingest", "--date", DAY, *files)
+    invoke("run", "--date", DAY)
+    _, out, _ = invoke("incidents", "list", "--severity", "S2", "--json")
+    (s2,) = json.loads(out)
+    number = str(s2["incident_id"])
+
+    code, _, err = invoke(
+        "incidents", "feedback", number, "--action", "VERIFIED_LOGIC", "--hint-correct"
+    )
+    assert code == 2
+    assert "incident_not_resolved" in err
+    assert invoke("incidents", "ack", number)[0] == 0
+    assert invoke("incidents", "resolve", number)[0] == 0
+    code, _, err = invoke("incidents", "ack", number)
+    assert code == 2
+    assert "cannot move" in err
+    code, _, err = invoke("incidents", "feedback", number, "--action", "GUESS", "--hint-correct")
+    assert code == 2
+    assert "invalid_feedback_action" in err
+    code, _, _ = invoke(
+        "incidents",
+        "feedback",
+        number,
+        "--action",
+        "VERIFIED_LOGIC",
+        "--hint-correct",
+        "--seconds",
+        "300",
+    )
+    assert code == 0
+
+    _, out, _ = invoke("incidents", "show", number, "--json")
+    shown = json.loads(out)
+    assert shown["status"] == "RESOLVED"
+    assert shown["resolution_reason"] == "manual_resolved"
+    assert shown["feedback_by"].startswith("cli:")
+    assert shown["feedback_json"]["resolution_time_seconds"] == 300.0
+    code, out, _ = invoke("status", "--json", "--no-runs")
+    assert code == 0
+    assert json.loads(out)["feedback"]["coverage_7d"] == 1.0
+
+
+def test_status_answers_the_five_questions_on_one_screen(cli_env) -> None:  # noqa: ANN001
+    files = [str(p) for p in sorted(SMOKE.glob("*_invoice.json"))]
+    invoke("ingest", "--date", DAY, *files)
+    invoke("run", "--date", DAY)
+
+    code, out, _ = invoke("status")
+
+    assert code == 0
+    lines = out.splitlines()
+    for number, topic in enumerate(
+        ["working?", "incidents", "S1 exploded?", "feedback?", "config"], 1
+    ):
+        assert any(line.startswith(f"{number}. {topic}") for line in lines), out
+    assert "YES" in lines[0]
+    assert "failed runs (last 1): 0" in lines[0]
+
+
+def test_health_exits_zero_when_ready_and_one_on_a_broken_config(
+    cli_env,
+    monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+) -> None:
+    code, out, _ = invoke("health", "--json")
+    assert code == 0
+    assert json.loads(out)["status"] == "ready"
+
+    monkeypatch.setenv("INVOICE_THRESHOLD__HEALTH__DB_ERROR_MS", "50")
+    code, out, _ = invoke("health")
+    assert code == 1
+    assert "NOT READY" in out
+
+
+def test_token_prints_a_hash_that_the_api_accepts(cli_env) -> None:  # noqa: ANN001
+    from invoice_assets.api.settings import hash_token
+
+    code, out, _ = invoke("token", "--name", "carol")
+    assert code == 0
+    value = out.splitlines()[0].rsplit(" ", 1)[-1]
+    assert f"token_sha256: {hash_token(value)}" in out
