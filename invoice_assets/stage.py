@@ -52,6 +52,11 @@ def keyed(invoices: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def keyed_view(invoices: pd.DataFrame) -> pd.DataFrame:
+    """The invoice frame as stored (with ``day``), for checks on what was written."""
+    return invoices.reset_index(drop=True)
+
+
 def rate(numerator: float, denominator: float) -> float:
     return float(numerator) / float(denominator) if denominator else 0.0
 

@@ -10,9 +10,10 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from invoice_assets.checks.expectations import EXTRACTIONS_CHECK, extractions_expectations
 from invoice_assets.domain.records import items_to_frames, mark_duplicates
 from invoice_assets.partitions import daily_partitions, partition_days
-from invoice_assets.stage import KINDS, OWNERS, md_counts, rate
+from invoice_assets.stage import KINDS, OWNERS, keyed_view, md_counts, rate
 from resources.extractor import InboxExtractor
 from resources.inbox import InboxResource
 from resources.store import InvoiceStore, utcnow
@@ -52,6 +53,13 @@ def _extract_day(
     kinds=KINDS,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool="openai",
+    check_specs=[
+        dg.AssetCheckSpec(
+            EXTRACTIONS_CHECK,
+            asset="extractions",
+            description="Great Expectations suite: keys, statuses, confidences, error codes.",
+        )
+    ],
 )
 def extractions(
     context: dg.AssetExecutionContext,
@@ -68,7 +76,9 @@ def extractions(
     store.replace_partitions({"extractions": invoices, "line_items": lines}, days)
     failed = invoices["status"].eq("failed")
     context.log.info("extracted %d invoices (%d failed) for %s", len(invoices), failed.sum(), days)
+    check = extractions_expectations(keyed_view(invoices))
     return dg.MaterializeResult(
+        check_results=[check],
         metadata={
             "dagster/row_count": len(invoices),
             "invoices_received": len(invoices),
@@ -83,5 +93,5 @@ def extractions(
                 "error_code",
                 "count",
             ),
-        }
+        },
     )

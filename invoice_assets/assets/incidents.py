@@ -8,9 +8,11 @@ reconciled in order, so the same invoice arriving on two days counts as a second
 import dagster as dg
 import pandas as pd
 
+from invoice_assets.checks.smoke import SMOKE_CHECK, smoke_expectations
 from invoice_assets.domain.incidents import build_incidents, reconcile_incidents
 from invoice_assets.partitions import daily_partitions, partition_days
 from invoice_assets.stage import KINDS, OWNERS, md_counts, rate, read_aligned, read_invoices
+from resources.market_data import MarketDataResource
 from resources.store import InvoiceStore, utcnow
 from resources.thresholds import ThresholdsResource
 
@@ -35,9 +37,20 @@ def _flags_for(store: InvoiceStore, invoices: pd.DataFrame, day: str) -> pd.Data
     kinds=KINDS,
     deps=["quality_scores"],
     backfill_policy=dg.BackfillPolicy.single_run(),
+    check_specs=[
+        dg.AssetCheckSpec(
+            SMOKE_CHECK,
+            asset="incidents",
+            blocking=True,
+            description="The three seed fixtures give SPEC §7's outputs with the live thresholds.",
+        )
+    ],
 )
 def incidents(
-    context: dg.AssetExecutionContext, store: InvoiceStore, thresholds: ThresholdsResource
+    context: dg.AssetExecutionContext,
+    store: InvoiceStore,
+    thresholds: ThresholdsResource,
+    market_data: MarketDataResource,
 ) -> dg.MaterializeResult:
     """Incidents with severity, primary flag, action hint and mismatch_info."""
     t = thresholds.get()
@@ -68,6 +81,7 @@ def incidents(
     severity = frame["severity"].value_counts() if len(frame) else pd.Series(dtype=int)
     s1, s2 = int(severity.get("S1", 0)), int(severity.get("S2", 0))
     return dg.MaterializeResult(
+        check_results=[smoke_expectations(t, market_data.load())],
         metadata={
             "dagster/row_count": len(frame),
             "incident_count": len(frame),
@@ -82,5 +96,5 @@ def incidents(
                 "primary flag",
                 "incidents",
             ),
-        }
+        },
     )

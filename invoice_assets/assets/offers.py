@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from invoice_assets.checks.expectations import OFFERS_CHECK, offers_expectations
 from invoice_assets.domain.pricing import price_offers
 from invoice_assets.partitions import daily_partitions, partition_days
 from invoice_assets.stage import KINDS, OWNERS, keyed, md_counts, rate, read_aligned, read_invoices
@@ -17,6 +18,13 @@ from resources.thresholds import ThresholdsResource
     kinds=KINDS,
     deps=["validated_invoices"],
     backfill_policy=dg.BackfillPolicy.single_run(),
+    check_specs=[
+        dg.AssetCheckSpec(
+            OFFERS_CHECK,
+            asset="offers",
+            description="Great Expectations suite: statuses, reasons, non-negative offers.",
+        )
+    ],
 )
 def offers(
     context: dg.AssetExecutionContext,
@@ -29,9 +37,11 @@ def offers(
     invoices = read_invoices(store, days)
     validation = read_aligned(store, "validations", invoices, days)
     frame = price_offers(invoices, validation, market_data.load(), thresholds.get())
-    store.replace_partitions({"offers": keyed(invoices, frame)}, days)
+    stored = keyed(invoices, frame)
+    store.replace_partitions({"offers": stored}, days)
     priced = frame["offer_status"].eq("priced")
     return dg.MaterializeResult(
+        check_results=[offers_expectations(stored)],
         metadata={
             "dagster/row_count": len(frame),
             "offers_priced": int(priced.sum()),
@@ -43,5 +53,5 @@ def offers(
             "not_priced_reasons": md_counts(
                 frame["offer_reason"].dropna().value_counts().sort_index(), "reason", "count"
             ),
-        }
+        },
     )

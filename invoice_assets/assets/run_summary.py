@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from invoice_assets.checks.reports import SUMMARY_SCHEMA_CHECK, summary_schema
 from invoice_assets.partitions import daily_partitions, partition_days
 from invoice_assets.reports import build_run_summary
 from invoice_assets.stage import KINDS, OWNERS
@@ -16,6 +17,13 @@ from resources.thresholds import ThresholdsResource
     kinds=KINDS,
     deps=["incidents"],
     backfill_policy=dg.BackfillPolicy.single_run(),
+    check_specs=[
+        dg.AssetCheckSpec(
+            SUMMARY_SCHEMA_CHECK,
+            asset="run_summary",
+            description="Every summary of the run validates against the seed §6 JSON schema.",
+        )
+    ],
 )
 def run_summary(
     context: dg.AssetExecutionContext, store: InvoiceStore, thresholds: ThresholdsResource
@@ -23,11 +31,15 @@ def run_summary(
     """Counts, rates, latency, errors and queue for the partition's day."""
     days = partition_days(context)
     summary: dict = {}
+    checks = []
     for day in days:
         summary = build_run_summary(store, day, day, thresholds.get())
         store.save_document("run_summary", day, summary, utcnow())
+        checks.append(summary_schema(summary))
+    failed = [c for c in checks if not c.passed]
     counts, rates = summary["counts"], summary["rates"]
     return dg.MaterializeResult(
+        check_results=[failed[0] if failed else checks[-1]],
         metadata={
             "dagster/row_count": len(days),
             **{k: int(v) for k, v in counts.items()},
@@ -36,5 +48,5 @@ def run_summary(
             "total_5xx": int(summary["errors"]["total_5xx"]),
             "queue_depth": int(summary["queue"]["current_depth"]),
             "summary": dg.MetadataValue.json(summary),
-        }
+        },
     )

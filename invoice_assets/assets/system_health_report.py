@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from invoice_assets.checks.reports import DRIFT_CHECKS, drift_checks
 from invoice_assets.partitions import daily_partitions, partition_days
 from invoice_assets.reports import WINDOW_DAYS, build_health_report
 from invoice_assets.stage import KINDS, OWNERS
@@ -16,6 +17,12 @@ from resources.thresholds import ThresholdsResource
     kinds=KINDS,
     deps=["incidents"],
     backfill_policy=dg.BackfillPolicy.single_run(),
+    check_specs=[
+        dg.AssetCheckSpec(
+            name, asset="system_health_report", description=f"WARN when {metric} triggers."
+        )
+        for metric, name in DRIFT_CHECKS.items()
+    ],
 )
 def system_health_report(
     context: dg.AssetExecutionContext, store: InvoiceStore, thresholds: ThresholdsResource
@@ -33,6 +40,7 @@ def system_health_report(
         + [f"| {k} | {v} |" for k, v in report["histogram"].items()]
     )
     return dg.MaterializeResult(
+        check_results=drift_checks(report),
         metadata={
             "window_days": WINDOW_DAYS,
             "total_invoices": int(current["total_invoices"]),
@@ -42,5 +50,5 @@ def system_health_report(
             "drift_triggered": ", ".join(k for k, v in drift.items() if v) or "none",
             "histogram": dg.MetadataValue.md(histogram),
             "report": dg.MetadataValue.json(report),
-        }
+        },
     )

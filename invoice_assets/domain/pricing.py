@@ -70,6 +70,7 @@ def price_offers(
         invoice_total = invoices["invoice_total_with_vat_tl"].to_numpy()
         difference = invoice_total - total
         savings_ratio = difference / invoice_total
+        annual_saving = difference * 12.0  # may overflow for absurd totals: inside errstate
 
     reason = first_match(
         [~ok, ~ready, market_missing, meta_missing, lookup_failed, calc_bug],
@@ -103,7 +104,7 @@ def price_offers(
             "offer_total_tl": offered(total),
             "savings_tl": offered(difference),
             "savings_ratio": offered(savings_ratio),
-            "annual_saving_tl": offered(difference * 12.0),
+            "annual_saving_tl": offered(annual_saving),
             "market_price_missing": market_missing,
             "market_price_estimated": estimated,
             "tariff_meta_missing": meta_missing,

@@ -16,7 +16,7 @@ import hashlib
 import json
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -298,10 +298,12 @@ def _item(source_file: str, line_no: int | None, raw: bytes) -> InboxItem:
 
 
 def mark_duplicates(items: Sequence[InboxItem]) -> list[InboxItem]:
-    """A second record with an invoice key already seen in the batch fails as ``duplicate_invoice``.
+    """Make every item's invoice key unique within a batch, losing nothing.
 
-    Its key falls back to the sha256 of its bytes, so it stays accounted for without merging into
-    the first invoice. Items must come in a stable order (file name, line) for determinism.
+    A second record with an invoice key already seen fails as ``duplicate_invoice`` and falls back
+    to the sha256 of its bytes. Items whose bytes are identical (two copies of one broken file)
+    get a key salted with their file and line, stable across reruns. Items must come in a stable
+    order (file name, line) for determinism.
     """
     seen: set[str] = set()
     out: list[InboxItem] = []
@@ -309,8 +311,12 @@ def mark_duplicates(items: Sequence[InboxItem]) -> list[InboxItem]:
         key = item.invoice_key
         if item.record is not None and key in seen:
             error = ItemError("duplicate_invoice", "invoice", f"invoice key {key!r} seen earlier")
-            out.append(InboxItem(item.source_file, item.line_no, item.raw_sha256, None, error))
-            continue
+            item = InboxItem(item.source_file, item.line_no, item.raw_sha256, None, error)
+            key = item.invoice_key
+        if key in seen:
+            salted = _sha(f"{item.raw_sha256}|{item.source_file}|{item.line_no}".encode())
+            item = replace(item, raw_sha256=salted)
+            key = item.invoice_key
         seen.add(key)
         out.append(item)
     return out

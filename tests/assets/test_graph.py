@@ -136,3 +136,28 @@ def test_an_incident_whose_flag_disappears_is_resolved_by_recompute(ready_env) -
     assert gone["status"] == "RESOLVED"
     assert gone["resolution_reason"] == "recompute_resolved"
     assert incidents["INVOICE_TOTAL_MISMATCH:S1"]["status"] == "OPEN"
+
+
+def test_identical_broken_files_and_duplicate_invoices_are_each_accounted_for(ready_env) -> None:  # noqa: ANN001
+    folder = Path(ready_env["INVOICE_HOME"]) / "inbox" / DAY
+    for name in ("empty-1.json", "empty-2.json"):
+        (folder / name).write_bytes(b"")
+    for name in ("zz-copy-1.json", "zz-copy-2.json"):
+        (folder / name).write_text('{"schema_version": 1, "invoice": {"supplier": "x"', "utf-8")
+    duplicate = (folder / "s2_mismatch_invoice.json").read_bytes()
+    (folder / "zz-s2-again.json").write_bytes(duplicate)
+    (folder / "zz-s2-third.json").write_bytes(duplicate)
+
+    assert materialize_day(ready_env, DAY).success
+
+    extractions = store_for(ready_env).read_stage("extractions", [DAY])
+    assert len(extractions) == 10
+    assert extractions["invoice_key"].is_unique
+    codes = extractions["error_code"].value_counts().to_dict()
+    assert codes == {"invalid_json": 3, "empty_file": 2, "duplicate_invoice": 2}
+    failed = [
+        i
+        for i in store_for(ready_env).list_incidents(limit=100)
+        if i["primary_flag"] == "EXTRACTION_FAILED"
+    ]
+    assert len(failed) == 7

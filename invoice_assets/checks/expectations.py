@@ -1,0 +1,129 @@
+"""Great Expectations 1.x suites on ``extractions`` and ``offers``.
+
+GX is imported inside the functions only: importing it costs seconds, and a module-level import
+would make every process (code-location load, CLI, API) pay for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+EXTRACTIONS_CHECK = "extractions_expectations"
+OFFERS_CHECK = "offers_expectations"
+OFFER_REASONS = [
+    "extraction_failed",
+    "not_ready_for_pricing",
+    "market_price_missing",
+    "tariff_meta_missing",
+    "tariff_lookup_failed",
+    "calc_bug",
+]
+
+
+def _validate(name: str, frame: pd.DataFrame, expectations: list[Any]) -> dg.AssetCheckResult:
+    import logging
+
+    import great_expectations as gx
+
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = gx.data_context.types.base.ProgressBarsConfig(
+        globally=False, metric_calculations=False
+    )
+    batch = (
+        context.data_sources.add_pandas(f"{name}_source")
+        .add_dataframe_asset(name)
+        .add_batch_definition_whole_dataframe("partition")
+        .get_batch(batch_parameters={"dataframe": frame})
+    )
+    suite = gx.ExpectationSuite(name=name)
+    for expectation in expectations:
+        suite.add_expectation(expectation)
+    result = batch.validate(suite)
+    failing = [
+        {
+            "expectation": r.expectation_config.type,
+            "column": r.expectation_config.kwargs.get("column")
+            or r.expectation_config.kwargs.get("column_list"),
+            "unexpected_count": r.result.get("unexpected_count"),
+            "examples": [str(v)[:80] for v in (r.result.get("partial_unexpected_list") or [])[:5]],
+        }
+        for r in result.results
+        if not r.success
+    ]
+    return dg.AssetCheckResult(
+        check_name=name,
+        passed=bool(result.success),
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "rows": len(frame),
+            "expectations": len(result.results),
+            "failed_expectations": len(failing),
+            "failures": dg.MetadataValue.json(failing),
+        },
+    )
+
+
+def extractions_expectations(frame: pd.DataFrame) -> dg.AssetCheckResult:
+    """Keys present and unique per day, statuses known, confidences in [0, 1], failures coded."""
+    import great_expectations as gx
+
+    e = gx.expectations
+    confidences = [c for c in frame.columns if c.startswith("conf_")]
+    failed = frame[frame["status"] == "failed"]
+    checks: list[Any] = [
+        e.ExpectColumnValuesToNotBeNull(column="invoice_key"),
+        e.ExpectColumnValuesToNotBeNull(column="source_file"),
+        e.ExpectCompoundColumnsToBeUnique(column_list=["day", "invoice_key"]),
+        e.ExpectColumnValuesToBeInSet(column="status", value_set=["ok", "failed"]),
+        *[
+            e.ExpectColumnValuesToBeBetween(column=c, min_value=0.0, max_value=1.0)
+            for c in confidences
+        ],
+    ]
+    result = _validate(EXTRACTIONS_CHECK, frame, checks)
+    uncoded = int(failed["error_code"].isna().sum())
+    if uncoded:
+        return dg.AssetCheckResult(
+            check_name=EXTRACTIONS_CHECK,
+            passed=False,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={**result.metadata, "failed_without_error_code": uncoded},
+        )
+    return result
+
+
+def offers_expectations(frame: pd.DataFrame) -> dg.AssetCheckResult:
+    """Statuses and reasons known, priced offers non-negative, one row per invoice."""
+    import great_expectations as gx
+
+    e = gx.expectations
+    priced = frame[frame["offer_status"] == "priced"]
+    checks: list[Any] = [
+        e.ExpectCompoundColumnsToBeUnique(column_list=["day", "invoice_key"]),
+        e.ExpectColumnValuesToBeInSet(column="offer_status", value_set=["priced", "not_priced"]),
+        e.ExpectColumnValuesToBeInSet(column="offer_reason", value_set=OFFER_REASONS),
+        e.ExpectColumnValuesToBeBetween(column="offer_total_tl", min_value=0.0),
+        e.ExpectColumnValuesToBeBetween(column="offer_energy_tl", min_value=0.0),
+        e.ExpectColumnValuesToBeBetween(column="ptf_tl_per_mwh", min_value=0.0),
+    ]
+    result = _validate(OFFERS_CHECK, frame, checks)
+    unpriced_with_total = int(
+        (frame["offer_status"] != "priced").sum() - frame["offer_total_tl"].isna().sum()
+    )
+    missing_total = int(priced["offer_total_tl"].isna().sum())
+    if unpriced_with_total or missing_total:
+        return dg.AssetCheckResult(
+            check_name=OFFERS_CHECK,
+            passed=False,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={
+                **result.metadata,
+                "priced_without_total": missing_total,
+                "unpriced_with_total": unpriced_with_total,
+            },
+        )
+    return result
