@@ -16,7 +16,7 @@ DAY = "2025-02-03"
 
 
 @pytest.fixture
-def cli_env(tmp_path: Path, apply_env) -> dict[str, str]:  # noqa: ANN001
+def cli_env(tmp_path: Path, apply_env) -> dict[str, str]:
     return apply_env({"INVOICE_HOME": str(tmp_path / "home")})
 
 
@@ -25,7 +25,7 @@ def invoke(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def test_validate_config_passes_on_the_shipped_config(cli_env) -> None:  # noqa: ANN001
+def test_validate_config_passes_on_the_shipped_config(cli_env) -> None:
     code, out, _ = invoke("validate-config")
     assert code == 0
     assert out.startswith("OK:")
@@ -33,7 +33,7 @@ def test_validate_config_passes_on_the_shipped_config(cli_env) -> None:  # noqa:
 
 def test_validate_config_lists_every_violation_and_exits_two(
     cli_env,
-    monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("INVOICE_THRESHOLD__MISMATCH__ROUNDING_RATIO", "0.5")
     monkeypatch.setenv("INVOICE_THRESHOLD__QUALITY__CHECK_MIN_SCORE", "90")
@@ -47,14 +47,14 @@ def test_validate_config_lists_every_violation_and_exits_two(
     assert {v["rule"] for v in report["violations"]} == {"I3", "I7", "I9"}
 
 
-def test_a_broken_config_stops_run_with_exit_two(cli_env, monkeypatch) -> None:  # noqa: ANN001
+def test_a_broken_config_stops_run_with_exit_two(cli_env, monkeypatch) -> None:
     monkeypatch.setenv("INVOICE_THRESHOLD__VALIDATION__LOW_CONFIDENCE", "1.5")
     code, _, err = invoke("run", "--date", DAY)
     assert code == 2
     assert "Validation.LOW_CONFIDENCE" in err
 
 
-def test_ingest_run_and_summary_answer_for_a_day(cli_env) -> None:  # noqa: ANN001
+def test_ingest_run_and_summary_answer_for_a_day(cli_env) -> None:
     files = [str(p) for p in sorted(SMOKE.glob("*_invoice.json"))]
     code, out, _ = invoke("ingest", "--date", DAY, *files)
     assert code == 0
@@ -73,7 +73,7 @@ def test_ingest_run_and_summary_answer_for_a_day(cli_env) -> None:  # noqa: ANN0
     assert "incidents: 2 (S1 1, S2 1" in text
 
 
-def test_incidents_are_acknowledged_resolved_and_given_feedback(cli_env) -> None:  # noqa: ANN001
+def test_incidents_are_acknowledged_resolved_and_given_feedback(cli_env) -> None:
     files = [str(p) for p in sorted(SMOKE.glob("*_invoice.json"))]
     invoke("ingest", "--date", DAY, *files)
     invoke("run", "--date", DAY)
@@ -117,7 +117,7 @@ def test_incidents_are_acknowledged_resolved_and_given_feedback(cli_env) -> None
     assert json.loads(out)["feedback"]["coverage_7d"] == 1.0
 
 
-def test_status_answers_the_five_questions_on_one_screen(cli_env) -> None:  # noqa: ANN001
+def test_status_answers_the_five_questions_on_one_screen(cli_env) -> None:
     files = [str(p) for p in sorted(SMOKE.glob("*_invoice.json"))]
     invoke("ingest", "--date", DAY, *files)
     invoke("run", "--date", DAY)
@@ -136,7 +136,7 @@ def test_status_answers_the_five_questions_on_one_screen(cli_env) -> None:  # no
 
 def test_health_exits_zero_when_ready_and_one_on_a_broken_config(
     cli_env,
-    monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     code, out, _ = invoke("health", "--json")
     assert code == 0
@@ -148,7 +148,7 @@ def test_health_exits_zero_when_ready_and_one_on_a_broken_config(
     assert "NOT READY" in out
 
 
-def test_token_prints_a_hash_that_the_api_accepts(cli_env) -> None:  # noqa: ANN001
+def test_token_prints_a_hash_that_the_api_accepts(cli_env) -> None:
     from invoice_assets.api.settings import hash_token
 
     code, out, _ = invoke("token", "--name", "carol")

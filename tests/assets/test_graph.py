@@ -138,7 +138,7 @@ def test_an_incident_whose_flag_disappears_is_resolved_by_recompute(ready_env) -
     assert incidents["INVOICE_TOTAL_MISMATCH:S1"]["status"] == "OPEN"
 
 
-def test_identical_broken_files_and_duplicate_invoices_are_each_accounted_for(ready_env) -> None:  # noqa: ANN001
+def test_identical_broken_files_and_duplicate_invoices_are_each_accounted_for(ready_env) -> None:
     folder = Path(ready_env["INVOICE_HOME"]) / "inbox" / DAY
     for name in ("empty-1.json", "empty-2.json"):
         (folder / name).write_bytes(b"")
