@@ -24,7 +24,13 @@ from invoice_assets.assets import (
 )
 from invoice_assets.jobs import daily_invoices_job
 from invoice_assets.schedules import daily_schedule
-from invoice_assets.sensors import inbox_sensor
+from invoice_assets.sensors import (
+    check_failure_alert_sensor,
+    inbox_sensor,
+    incident_alerts_sensor,
+    run_failure_alert_sensor,
+    stuck_sensor,
+)
 from invoice_assets.settings import Settings
 from resources.alerts import AlertSink
 from resources.extractor import InboxExtractor
@@ -73,7 +79,13 @@ def build_definitions(env: Mapping[str, str] | None = None) -> dg.Definitions:
         assets=assets,
         jobs=[daily_invoices_job],
         schedules=[daily_schedule],
-        sensors=[inbox_sensor],
+        sensors=[
+            inbox_sensor,
+            stuck_sensor,
+            incident_alerts_sensor,
+            run_failure_alert_sensor,
+            check_failure_alert_sensor,
+        ],
         resources=build_resources(env),
     )
 

@@ -57,10 +57,11 @@ class Settings:
             return None
         from resources.openai_extractor import OpenAIExtractor
 
-        kwargs = {"api_key": self.openai_api_key, "base_url": self.openai_base_url}
+        extractor = OpenAIExtractor(api_key=self.openai_api_key, base_url=self.openai_base_url)
         if self.openai_model:
-            kwargs["model"] = self.openai_model
-        extractor = OpenAIExtractor(**kwargs)
+            extractor = OpenAIExtractor(
+                api_key=self.openai_api_key, base_url=self.openai_base_url, model=self.openai_model
+            )
         return extractor.check_api
 
     def store(self) -> InvoiceStore:

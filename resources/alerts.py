@@ -34,6 +34,7 @@ class AlertSink(dg.ConfigurableResource):
         """Record an alert, log it and try to deliver it; returns the alert id."""
         if severity not in SEVERITIES:
             raise ValueError(f"severity must be one of {SEVERITIES}")
+        self.store.ensure_schema()
         alert_id = self.store.add_alert(severity, code, message, context, utcnow())
         level = (
             logging.CRITICAL if severity == "CRITICAL" else getattr(logging, severity, logging.INFO)

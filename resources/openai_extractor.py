@@ -33,6 +33,7 @@ import logging
 import re
 import threading
 import time
+import traceback
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -484,8 +485,18 @@ class OpenAIExtractor(dg.ConfigurableResource):
 
         counter = _StatusCounter()
         totals = {"input_tokens": 0, "output_tokens": 0}
+        client: OpenAI | None = None
         if todo:
-            with self._client(counter, self.timeout_seconds, self.max_retries) as client:
+            try:
+                client = self._client(counter, self.timeout_seconds, self.max_retries)
+            except openai.OpenAIError as exc:  # no key at all: fail the documents, not the step
+                error = ItemError("auth_error", None, scrub(f"no usable client: {exc}"))
+                for sha, indexes in todo.items():
+                    for index in indexes:
+                        results[index] = _failed(docs[index][0], sha, error, None, None)
+                todo = {}
+        if client is not None:
+            with client:
                 workers = min(self.max_concurrency, len(todo))
                 with ThreadPoolExecutor(workers, thread_name_prefix="openai-extract") as pool:
                     futures = {}
@@ -621,7 +632,8 @@ class OpenAIExtractor(dg.ConfigurableResource):
             detail = _truncation_detail(raw_text, exc)
             return done(ItemError("truncated_answer", None, scrub(detail)))
         except Exception as exc:  # one bad document must not stop the others
-            log.exception("unexpected error extracting %s", name)
+            trace = scrub(traceback.format_exc(), 4000)
+            log.error("unexpected error extracting %s:\n%s", name, trace)
             return done(ItemError("extractor_error", None, scrub(f"{type(exc).__name__}: {exc}")))
 
         refusal = _refusal(response)

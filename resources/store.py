@@ -44,6 +44,7 @@ from resources import store_schema as s
 from resources.store_ops import StoreOps
 
 _ENGINES: dict[str, Engine] = {}
+_SCHEMA_READY: set[str] = set()  # URLs whose schema this process already created or checked
 _ENGINE_LOCK = Lock()
 
 
@@ -79,6 +80,7 @@ def dispose_engine(url: str) -> None:
     """Close pooled connections for ``url`` (tests that drop databases call this)."""
     with _ENGINE_LOCK:
         engine = _ENGINES.pop(url, None)
+        _SCHEMA_READY.discard(url)
     if engine is not None:
         engine.dispose()
 
@@ -160,6 +162,13 @@ class InvoiceStore(StoreOps, dg.ConfigurableResource):
     # -- schema ---------------------------------------------------------------------------------
     def ensure_schema(self) -> int:
         """Create missing tables and run pending migrations; returns the schema version."""
+        if self.url in _SCHEMA_READY:
+            return s.SCHEMA_VERSION
+        version = self._migrate()
+        _SCHEMA_READY.add(self.url)
+        return version
+
+    def _migrate(self) -> int:
         with self.engine.begin() as conn:
             s.metadata.create_all(conn)
             row = conn.execute(

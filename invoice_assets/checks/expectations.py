@@ -27,12 +27,11 @@ def _validate(name: str, frame: pd.DataFrame, expectations: list[Any]) -> dg.Ass
     import logging
 
     import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = gx.data_context.types.base.ProgressBarsConfig(
-        globally=False, metric_calculations=False
-    )
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     batch = (
         context.data_sources.add_pandas(f"{name}_source")
         .add_dataframe_asset(name)
@@ -43,17 +42,21 @@ def _validate(name: str, frame: pd.DataFrame, expectations: list[Any]) -> dg.Ass
     for expectation in expectations:
         suite.add_expectation(expectation)
     result = batch.validate(suite)
-    failing = [
-        {
-            "expectation": r.expectation_config.type,
-            "column": r.expectation_config.kwargs.get("column")
-            or r.expectation_config.kwargs.get("column_list"),
-            "unexpected_count": r.result.get("unexpected_count"),
-            "examples": [str(v)[:80] for v in (r.result.get("partial_unexpected_list") or [])[:5]],
-        }
-        for r in result.results
-        if not r.success
-    ]
+    failing = []
+    for r in result.results:
+        config = r.expectation_config
+        if r.success or config is None:
+            continue
+        failing.append(
+            {
+                "expectation": config.type,
+                "column": config.kwargs.get("column") or config.kwargs.get("column_list"),
+                "unexpected_count": r.result.get("unexpected_count"),
+                "examples": [
+                    str(v)[:80] for v in (r.result.get("partial_unexpected_list") or [])[:5]
+                ],
+            }
+        )
     return dg.AssetCheckResult(
         check_name=name,
         passed=bool(result.success),

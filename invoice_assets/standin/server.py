@@ -28,6 +28,7 @@ import base64
 import binascii
 import hashlib
 import json
+import signal
 import threading
 import time
 import uuid
@@ -517,9 +518,10 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
     ).slow(args.latency)
     print(f"OpenAI stand-in on {standin.base_url} (Ctrl-C to stop)", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        while True:
-            time.sleep(3600)
+        stop.wait()
     except KeyboardInterrupt:
         pass
     finally:

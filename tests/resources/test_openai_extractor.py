@@ -492,3 +492,13 @@ def test_every_config_field_is_documented_and_the_key_is_hidden_from_repr():
     for name, info in OpenAIExtractor.model_fields.items():
         assert info.description, name
     assert KEY not in repr(OpenAIExtractor(api_key=KEY))
+
+
+def test_a_missing_key_fails_every_document_as_auth_error_without_a_call(standin, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+
+    batch = make(standin, api_key="").extract_documents([("a.pdf", tiny_pdf()), ("b", b"")])
+
+    codes = [o.item.error.code for o in batch.items if o.item.error is not None]
+    assert codes == ["auth_error", "empty_file"]
+    assert standin.calls == 0 and batch.usage["calls"] == 0
