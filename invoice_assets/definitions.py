@@ -36,6 +36,7 @@ from resources.alerts import AlertSink
 from resources.extractor import InboxExtractor
 from resources.inbox import InboxResource
 from resources.market_data import MarketDataResource
+from resources.openai_extractor import OpenAIExtractor
 from resources.store import InvoiceStore
 from resources.thresholds import ThresholdsError, ThresholdsResource, check_thresholds
 
@@ -64,12 +65,24 @@ def build_resources(env: Mapping[str, str]) -> dict[str, object]:
         "store": store,
         "inbox": InboxResource(path=str(settings.inbox)),
         "extractor": InboxExtractor(),
+        "openai": openai_extractor(settings),
         "market_data": MarketDataResource(),
         "alerts": AlertSink(
             store=store,
             webhook_url=dg.EnvVar("INVOICE_ALERT_WEBHOOK_URL") if settings.webhook_url else None,
         ),
     }
+
+
+def openai_extractor(settings: Settings) -> OpenAIExtractor:
+    """Enabled when OPENAI_API_KEY is set (the key stays an EnvVar: never in config or the UI)."""
+    if not settings.openai_api_key:
+        return OpenAIExtractor(api_key="")
+    return OpenAIExtractor(
+        api_key=dg.EnvVar("OPENAI_API_KEY"),
+        base_url=settings.openai_base_url,
+        model=settings.openai_model or "gpt-4o-2024-08-06",
+    )
 
 
 def build_definitions(env: Mapping[str, str] | None = None) -> dg.Definitions:

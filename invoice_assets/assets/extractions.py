@@ -11,25 +11,76 @@ import dagster as dg
 import pandas as pd
 
 from invoice_assets.checks.expectations import EXTRACTIONS_CHECK, extractions_expectations
-from invoice_assets.domain.records import items_to_frames, mark_duplicates
+from invoice_assets.domain.records import (
+    InboxItem,
+    ItemError,
+    items_to_frames,
+    mark_duplicates,
+    sniff_kind,
+)
 from invoice_assets.partitions import daily_partitions, partition_days
 from invoice_assets.stage import KINDS, OWNERS, keyed_view, md_counts, rate
-from resources.extractor import InboxExtractor
+from resources.extractor import ExtractedItem, InboxExtractor
 from resources.inbox import InboxResource
-from resources.store import InvoiceStore, utcnow
+from resources.openai_extractor import ExtractionCache, OpenAIExtractor
+from resources.store import InboxEntry, InvoiceStore, utcnow
+
+
+def _documents(
+    entries: list[InboxEntry],
+    queue: pd.DataFrame,
+    openai: OpenAIExtractor,
+    store: InvoiceStore,
+) -> tuple[dict[str, list[ExtractedItem]], dict[str, float]]:
+    """PDF and image files through the OpenAI extractor (cached; exhausted ones not retried)."""
+    previous = queue.set_index("file_name") if len(queue) else None
+    docs, out = [], {}
+    for entry in entries:
+        content = Path(entry.path).read_bytes()
+        if sniff_kind(content) not in ("pdf", "image"):
+            continue
+        prior = (
+            previous.loc[entry.file_name]
+            if previous is not None and entry.file_name in previous.index
+            else None
+        )
+        if (
+            prior is not None
+            and prior["status"] == "failed"
+            and prior["sha256"] == entry.sha256
+            and int(prior["attempts"]) >= openai.max_attempts
+        ):
+            error = ItemError("exhausted", None, f"{int(prior['attempts'])} attempts failed")
+            exhausted = InboxItem(entry.file_name, None, entry.sha256, None, error)
+            out[entry.file_name] = [ExtractedItem(exhausted, None, None)]
+            continue
+        docs.append((entry.file_name, content))
+    usage: dict[str, float] = {}
+    if docs:
+        batch = openai.extract_documents(docs, ExtractionCache(store))
+        for (name, _), outcome in zip(docs, batch.items, strict=True):
+            out[name] = [outcome]
+        usage = {k: float(v) for k, v in batch.usage.items() if isinstance(v, int | float)}
+    return out, usage
 
 
 def _extract_day(
-    day: str, store: InvoiceStore, inbox: InboxResource, extractor: InboxExtractor
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+    day: str,
+    store: InvoiceStore,
+    inbox: InboxResource,
+    extractor: InboxExtractor,
+    openai: OpenAIExtractor,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
     entries = inbox.list_files(day)
     store.register_inbox(day, entries)
+    queue = store.inbox_files([day])
     names = [e.file_name for e in entries]
     store.set_inbox_status(day, names, "processing", attempt=True)
     started = utcnow()
+    documents, usage = _documents(entries, queue, openai, store) if openai.api_key else ({}, {})
     outcomes = []
     for entry in entries:
-        outcomes.extend(extractor.extract_file(Path(entry.path)))
+        outcomes.extend(documents.get(entry.file_name) or extractor.extract_file(Path(entry.path)))
     items = mark_duplicates([o.item for o in outcomes])
     invoices, lines = items_to_frames(items)
     invoices["day"] = day
@@ -43,7 +94,7 @@ def _extract_day(
     failed = [n for n in names if counts.get(n, (0, 0))[0] == counts.get(n, (0, 0))[1]]
     store.set_inbox_status(day, [n for n in names if n not in failed], "done", items=counts)
     store.set_inbox_status(day, failed, "failed", items=counts, error_codes=codes)
-    return invoices, lines
+    return invoices, lines, usage
 
 
 @dg.asset(
@@ -66,11 +117,16 @@ def extractions(
     store: InvoiceStore,
     inbox: InboxResource,
     extractor: InboxExtractor,
+    openai: OpenAIExtractor,
 ) -> dg.MaterializeResult:
     """One row per invoice found in the inbox day (ok or failed with an error_code)."""
     days = partition_days(context)
     store.ensure_schema()
-    frames = [_extract_day(day, store, inbox, extractor) for day in days]
+    frames = [_extract_day(day, store, inbox, extractor, openai) for day in days]
+    usage: dict[str, float] = {}
+    for _, _, day_usage in frames:
+        for key, value in day_usage.items():
+            usage[key] = usage.get(key, 0.0) + value
     invoices = pd.concat([f[0] for f in frames], ignore_index=True)
     lines = pd.concat([f[1] for f in frames], ignore_index=True)
     store.replace_partitions({"extractions": invoices, "line_items": lines}, days)
@@ -87,6 +143,12 @@ def extractions(
             "failure_rate": rate(failed.sum(), len(invoices)),
             "files": int(invoices["source_file"].nunique()),
             "line_items": len(lines),
+            "openai_enabled": bool(openai.api_key),
+            "openai_calls": int(usage.get("calls", 0)),
+            "openai_cache_hits": int(usage.get("cache_hits", 0)),
+            "openai_input_tokens": int(usage.get("input_tokens", 0)),
+            "openai_output_tokens": int(usage.get("output_tokens", 0)),
+            "openai_estimated_cost_usd": round(usage.get("estimated_cost_usd", 0.0), 4),
             "days": ", ".join(days) if len(days) <= 7 else f"{days[0]} … {days[-1]}",
             "error_codes": md_counts(
                 invoices.loc[failed, "error_code"].value_counts().sort_index(),
