@@ -433,5 +433,25 @@ def token(name: str) -> None:
     click.echo(f"  - name: {name}\n    token_sha256: {hash_token(value)}")
 
 
+@main.command()
+@click.option(
+    "--postgres",
+    default=None,
+    help="Admin URL of a PostgreSQL server (postgresql+psycopg2://…/postgres): run the smoke "
+    "test in a throwaway database there instead of a temporary SQLite file.",
+)
+@click.option("--json", "as_json", is_flag=True)
+def smoke(postgres: str | None, as_json: bool) -> None:
+    """Post-deploy check: the seven E2E steps on a throwaway store; exit 0 pass, 1 fail."""
+    from invoice_assets.smoke import run_smoke
+
+    _thresholds()
+    report = run_smoke(postgres, progress=progress)
+    lines = [f"{'PASS' if s['ok'] else 'FAIL'}  {s['step']}" for s in report.steps]
+    lines.append("SMOKE PASSED" if report.passed else "SMOKE FAILED")
+    emit({"passed": report.passed, "steps": report.steps}, as_json, "\n".join(lines))
+    sys.exit(EXIT_OK if report.passed else EXIT_FAIL)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
