@@ -70,6 +70,9 @@ def run_smoke(
     postgres_url: str | None = None, progress: Callable[[str], None] = lambda _: None
 ) -> SmokeReport:
     import dagster as dg
+    from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+        AssetCheckEvaluation,
+    )
 
     from invoice_assets.definitions import build_definitions
     from invoice_assets.domain.feedback import feedback_stats, validate_feedback
@@ -115,9 +118,9 @@ def run_smoke(
                 else:
                     os.environ[key] = value
         checks = {
-            e.event_specific_data.check_name: e.event_specific_data.passed
-            for e in result.all_events
-            if e.event_type_value == "ASSET_CHECK_EVALUATION"
+            data.check_name: data.passed
+            for data in (e.event_specific_data for e in result.all_events)
+            if isinstance(data, AssetCheckEvaluation)
         }
         report.step(
             "2 pipeline",
