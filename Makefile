@@ -4,8 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_ARGS ?= --days 3 --invoices-per-day 50
-export INVOICE_HOME ?= $(CURDIR)/.invoice_home
-export DAGSTER_HOME ?= $(INVOICE_HOME)/dagster
+INVOICE_HOME ?= $(CURDIR)/.invoice_home
+DAGSTER_HOME ?= $(INVOICE_HOME)/dagster
+APP_ENV := INVOICE_HOME=$(INVOICE_HOME) DAGSTER_HOME=$(DAGSTER_HOME)
 
 .PHONY: install run dev test check bench clean
 
@@ -19,13 +20,13 @@ install: $(STAMP)
 
 ## run: generate demo invoices, materialise every day on the embedded SQLite store, print the summary
 run: $(STAMP)
-	$(BIN)/invoice-ops demo $(DEMO_ARGS)
+	$(APP_ENV) $(BIN)/invoice-ops demo $(DEMO_ARGS)
 
 ## dev: the Dagster UI (lineage, checks, runs) on http://127.0.0.1:3000
 dev: $(STAMP)
 	mkdir -p $(DAGSTER_HOME)
 	test -f $(DAGSTER_HOME)/dagster.yaml || cp config/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(APP_ENV) $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 ## check: format, lint, types and the threshold gate
 check: $(STAMP)
@@ -36,7 +37,7 @@ check: $(STAMP)
 
 ## test: the quality gate, then the whole suite (needs PostgreSQL on 127.0.0.1:5432)
 test: check
-	$(BIN)/pytest -q -p no:cacheprovider
+	env -u DAGSTER_HOME -u INVOICE_HOME -u INVOICE_DB_URL $(BIN)/pytest -q -p no:cacheprovider
 
 ## bench: benchmarks, results recorded in bench/README.md
 bench: $(STAMP)

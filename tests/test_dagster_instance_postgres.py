@@ -22,6 +22,7 @@ def test_the_daily_job_runs_with_the_dagster_instance_on_postgresql(
     apply_env,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    env = apply_env({"INVOICE_HOME": str(tmp_path / "home"), "INVOICE_DB_URL": pg_url})
     db_name = pg_url.rsplit("/", 1)[-1]
     dagster_home = tmp_path / "dagster"
     dagster_home.mkdir()
@@ -34,7 +35,6 @@ def test_the_daily_job_runs_with_the_dagster_instance_on_postgresql(
         "DAGSTER_PG_DB": db_name,
     }.items():
         monkeypatch.setenv(key, value)
-    env = apply_env({"INVOICE_HOME": str(tmp_path / "home"), "INVOICE_DB_URL": pg_url})
     put_smoke_fixtures(Path(env["INVOICE_HOME"]) / "inbox", DAY)
     job = build_definitions(env).resolve_job_def("daily_invoices")
 

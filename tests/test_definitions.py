@@ -109,7 +109,12 @@ def test_loading_the_code_location_fails_on_a_broken_thresholds_file(tmp_path: P
 
 def test_dagster_definitions_validate_refuses_a_broken_config(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("INVOICE_THRESHOLD")}
-    env |= {"INVOICE_HOME": str(tmp_path), "INVOICE_THRESHOLD__HEALTH__DB_WARN_MS": "5000"}
+    (tmp_path / "dagster").mkdir()
+    env |= {
+        "INVOICE_HOME": str(tmp_path),
+        "DAGSTER_HOME": str(tmp_path / "dagster"),
+        "INVOICE_THRESHOLD__HEALTH__DB_WARN_MS": "5000",
+    }
     dagster = Path(sys.executable).parent / "dagster"
 
     broken = subprocess.run(
