@@ -280,7 +280,10 @@ def _get(incident_id: int) -> dict[str, Any]:
 @click.argument("incident_id", type=int)
 @click.option("--json", "as_json", is_flag=True)
 def incidents_show(incident_id: int, as_json: bool) -> None:
-    emit(_get(incident_id), as_json)
+    """One incident with its hint, mismatch facts, feedback and field evidence."""
+    row = _get(incident_id)
+    evidence = Settings.from_env().store().invoice_evidence(row["day"], row["invoice_key"])
+    emit(row | {"evidence": evidence}, as_json)
 
 
 def _move(incident_id: int, status: str, reason: str | None) -> None:

@@ -184,6 +184,15 @@ class StoreOps:
             row = conn.execute(select(i).where(i.c.incident_id == incident_id)).first()
         return _decode(dict(row._mapping)) if row else None
 
+    def invoice_evidence(self, day: str, invoice_key: str) -> dict[str, Any] | None:
+        """Where each field of an invoice was read (masked evidence and page), if recorded."""
+        x = s.extractions
+        with self.engine.connect() as conn:
+            raw = conn.execute(
+                select(x.c.evidence_json).where(x.c.day == day, x.c.invoice_key == invoice_key)
+            ).scalar()
+        return json.loads(raw) if raw else None
+
     def set_incident_status(
         self, incident_id: int, status: str, reason: str | None, now: datetime
     ) -> dict[str, Any] | None:

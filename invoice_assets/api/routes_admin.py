@@ -78,7 +78,10 @@ def list_incidents(
 
 @router.get("/incidents/{incident_id}")
 def get_incident(request: Request, incident_id: int) -> dict[str, Any]:
-    return _incident_or_404(_store(request), incident_id)
+    """The incident with the evidence of its invoice's fields (personal data masked)."""
+    store = _store(request)
+    row = _incident_or_404(store, incident_id)
+    return row | {"evidence": store.invoice_evidence(row["day"], row["invoice_key"])}
 
 
 class StatusChange(BaseModel):

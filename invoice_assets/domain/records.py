@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from invoice_assets.domain.privacy import mask_pii
+
 NUMERIC_FIELDS: tuple[str, ...] = (
     "consumption_kwh",
     "current_active_unit_price_tl_per_kwh",
@@ -333,6 +335,7 @@ INVOICE_COLUMNS: tuple[str, ...] = (
     *META_FIELDS,
     *NUMERIC_FIELDS,
     *(f"conf_{name}" for name in NUMERIC_FIELDS),
+    "evidence_json",
 )
 LINE_ITEM_COLUMNS: tuple[str, ...] = (
     "invoice_key",
@@ -352,6 +355,7 @@ _STRING_COLUMNS = (
     "error_field",
     "error_message",
     *META_FIELDS,
+    "evidence_json",
 )
 
 
@@ -376,17 +380,24 @@ def items_to_frames(items: Iterable[InboxItem]) -> tuple[pd.DataFrame, pd.DataFr
                 "status": "failed",
                 "error_code": error.code,
                 "error_field": error.field,
-                "error_message": error.message,
+                "error_message": mask_pii(error.message),
             }
             rows.append(row)
             continue
         record = item.record
         row["status"] = "ok"
         row |= record.invoice.model_dump()
+        evidence = {}
         for name in NUMERIC_FIELDS:
             field_value: FieldValue = getattr(record.extraction, name)
             row[name] = _none_if_nan(field_value.value)
             row[f"conf_{name}"] = field_value.confidence
+            if field_value.evidence or field_value.page:
+                evidence[name] = {
+                    "evidence": mask_pii(field_value.evidence),
+                    "page": field_value.page,
+                }
+        row["evidence_json"] = json.dumps(evidence, ensure_ascii=False) if evidence else None
         rows.append(row)
         for number, line in enumerate(record.line_items):
             lines.append({"invoice_key": key, "line": number, **line.model_dump()})

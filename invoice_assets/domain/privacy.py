@@ -1,0 +1,27 @@
+"""Masking personal data in free text (evidence snippets, error messages) before it is stored or
+logged: Turkish tax numbers (VKN, 10 digits), identity numbers (TCKN, 11 digits), phone numbers
+and e-mail addresses. Amounts and dates are left alone (they are not personal and are needed).
+"""
+
+from __future__ import annotations
+
+import re
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
+# Not inside a longer number or an amount (1.234,56): no digit, nor "digit + separator", around.
+_BEFORE = r"(?<!\d)(?<!\d[.,])"
+_AFTER = r"(?!\d|[.,]\d)"
+_PHONE = re.compile(
+    _BEFORE + r"(?:\+90[\s-]?|0)?\(?5\d{2}\)?[\s-]?\d{3}[\s-]?\d{2}[\s-]?(\d{2})" + _AFTER
+)
+_ID_NUMBER = re.compile(_BEFORE + r"\d{8,9}(\d{2})" + _AFTER)  # VKN (10) or TCKN (11 digits)
+
+
+def mask_pii(text: str | None) -> str | None:
+    """The text with personal numbers and addresses masked (keeps the last two digits and the
+    e-mail domain, enough to tell records apart, not enough to identify a person)."""
+    if not text:
+        return text
+    masked = _EMAIL.sub(lambda m: f"***@{m.group(1)}", text)
+    masked = _PHONE.sub(lambda m: f"[phone ***{m.group(1)}]", masked)
+    return _ID_NUMBER.sub(lambda m: f"[id ***{m.group(1)}]", masked)
