@@ -44,6 +44,7 @@ import pandas as pd
 from invoice_assets.domain.flags import CATALOGUE
 from invoice_assets.domain.market import TARIFF_KEYS, MarketData, normalise_label
 from invoice_assets.domain.mismatch import LINE_ITEM_MISSING_SHARE, MIN_DENOMINATOR_TL
+from invoice_assets.domain.records import KEY_FIELDS, NUMERIC_FIELDS
 
 if TYPE_CHECKING:
     from resources.thresholds import Thresholds
@@ -514,25 +515,8 @@ def _malformed(rng: random.Random, day: date, index: int, month: _Month, t: Thre
 
 # --- formatting -------------------------------------------------------------------------------
 
-_KEY_FIELDS = (
-    "consumption_kwh",
-    "current_active_unit_price_tl_per_kwh",
-    "invoice_total_with_vat_tl",
-)
-_FIELD_ORDER = (
-    "consumption_kwh",
-    "current_active_unit_price_tl_per_kwh",
-    "distribution_unit_price_tl_per_kwh",
-    "demand_qty",
-    "demand_unit_price_tl_per_unit",
-    "invoice_total_with_vat_tl",
-    "energy_total_tl",
-    "distribution_total_tl",
-    "btv_tl",
-    "vat_tl",
-    "yek_amount_tl",
-    "payable_tl",
-)
+_KEY_FIELDS = KEY_FIELDS
+_FIELD_ORDER = NUMERIC_FIELDS
 _TOTAL_FIELDS = frozenset({"invoice_total_with_vat_tl", "payable_tl"})
 _PAGE_ONE = frozenset({"consumption_kwh", "invoice_total_with_vat_tl", "payable_tl"})
 

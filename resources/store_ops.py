@@ -15,34 +15,14 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from sqlalchemy import Engine, delete, func, insert, select, update
 
+from invoice_assets.domain.incidents import INCIDENT_COLUMNS, STATE_COLUMNS
 from resources import store_schema as s
 
 if TYPE_CHECKING:
     from invoice_assets.domain.feedback import Feedback
 
-CONTENT = (
-    "day",
-    "invoice_key",
-    "supplier",
-    "severity",
-    "primary_flag",
-    "secondary_flags",
-    "action_class",
-    "action_hint",
-    "mismatch_info",
-    "ocr_suspect",
-    "error_code",
-)
-STATE = (
-    "status",
-    "resolution_reason",
-    "resolved_at",
-    "occurrence_count",
-    "recompute_count",
-    "recompute_limit_exceeded",
-    "first_seen_at",
-    "last_seen_at",
-)
+CONTENT = ("day", "ocr_suspect", *(c for c in INCIDENT_COLUMNS if c != "dedupe_key"))
+STATE = STATE_COLUMNS
 JSON_COLUMNS = ("secondary_flags", "action_hint", "mismatch_info", "feedback_json")
 
 

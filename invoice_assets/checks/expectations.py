@@ -11,16 +11,10 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from invoice_assets.domain.pricing import OFFER_REASONS
+
 EXTRACTIONS_CHECK = "extractions_expectations"
 OFFERS_CHECK = "offers_expectations"
-OFFER_REASONS = [
-    "extraction_failed",
-    "not_ready_for_pricing",
-    "market_price_missing",
-    "tariff_meta_missing",
-    "tariff_lookup_failed",
-    "calc_bug",
-]
 
 
 def _validate(name: str, frame: pd.DataFrame, expectations: list[Any]) -> dg.AssetCheckResult:
@@ -108,7 +102,7 @@ def offers_expectations(frame: pd.DataFrame) -> dg.AssetCheckResult:
     checks: list[Any] = [
         e.ExpectCompoundColumnsToBeUnique(column_list=["day", "invoice_key"]),
         e.ExpectColumnValuesToBeInSet(column="offer_status", value_set=["priced", "not_priced"]),
-        e.ExpectColumnValuesToBeInSet(column="offer_reason", value_set=OFFER_REASONS),
+        e.ExpectColumnValuesToBeInSet(column="offer_reason", value_set=list(OFFER_REASONS)),
         e.ExpectColumnValuesToBeBetween(column="offer_total_tl", min_value=0.0),
         e.ExpectColumnValuesToBeBetween(column="offer_energy_tl", min_value=0.0),
         e.ExpectColumnValuesToBeBetween(column="ptf_tl_per_mwh", min_value=0.0),

@@ -26,7 +26,7 @@ LOCALE_BAND = 0.02  # total / computed within 2 % of a scale
 VAT_BAND = 0.01  # delta within 1 % of the computed VAT: VAT missing or doubled
 LINE_ITEM_MISSING_SHARE = 0.15  # ratio above this suggests a missing line item
 
-REASONS = (
+REASONS = (  # first match wins, in this order; UNKNOWN when nothing else fits
     "ROUNDING",
     "EXPLAINABLE_ADJUSTMENT",
     "LOCALE_SCALE",
@@ -79,16 +79,8 @@ def assess_mismatch(
                 ratio > LINE_ITEM_MISSING_SHARE,
                 delta < m.SEVERE_ABSOLUTE,
             ],
-            [
-                None,
-                "ROUNDING",
-                "EXPLAINABLE_ADJUSTMENT",
-                "LOCALE_SCALE",
-                "VAT_CALCULATION",
-                "LINE_ITEM_MISSING",
-                "ADJUSTMENT",
-            ],
-            default="UNKNOWN",
+            [None, *REASONS[:-1]],
+            default=REASONS[-1],
         )
     return pd.DataFrame(
         {

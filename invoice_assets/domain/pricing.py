@@ -21,6 +21,16 @@ from invoice_assets.domain.market import TARIFF_KEYS, MarketData
 if TYPE_CHECKING:
     from resources.thresholds import Thresholds
 
+# Why an invoice got no offer, in the order they are decided.
+OFFER_REASONS = (
+    "extraction_failed",
+    "not_ready_for_pricing",
+    "market_price_missing",
+    "tariff_meta_missing",
+    "tariff_lookup_failed",
+    "calc_bug",
+)
+
 
 def price_offers(
     invoices: pd.DataFrame,
@@ -73,15 +83,7 @@ def price_offers(
         annual_saving = difference * 12.0  # may overflow for absurd totals: inside errstate
 
     reason = first_match(
-        [~ok, ~ready, market_missing, meta_missing, lookup_failed, calc_bug],
-        [
-            "extraction_failed",
-            "not_ready_for_pricing",
-            "market_price_missing",
-            "tariff_meta_missing",
-            "tariff_lookup_failed",
-            "calc_bug",
-        ],
+        [~ok, ~ready, market_missing, meta_missing, lookup_failed, calc_bug], OFFER_REASONS
     )
 
     def offered(values: np.ndarray) -> np.ndarray:
