@@ -87,7 +87,7 @@ def openai_extractor(settings: Settings) -> OpenAIExtractor:
 
 def build_definitions(env: Mapping[str, str] | None = None) -> dg.Definitions:
     env = os.environ if env is None else env
-    assets = dg.load_assets_from_modules(list(ASSET_MODULES))
+    assets = dg.with_source_code_references(dg.load_assets_from_modules(list(ASSET_MODULES)))
     return dg.Definitions(
         assets=assets,
         jobs=[daily_invoices_job],
