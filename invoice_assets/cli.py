@@ -186,7 +186,9 @@ def ingest(day: str, files: tuple[str, ...]) -> None:
     paths = inbox.ingest(day, [Path(f) for f in files])
     store = settings.store()
     store.ensure_schema()
-    names = {p.name for p in paths}
+    from invoice_assets.domain.records import source_name
+
+    names = {source_name(p.name) for p in paths}
     changed = store.register_inbox(day, [e for e in inbox.list_files(day) if e.file_name in names])
     click.echo(
         f"ingested {len(paths)} file(s) into {inbox.day_dir(day)} ({changed} new or changed)"
@@ -312,6 +314,8 @@ def incidents_ack(incident_id: int) -> None:
 @click.option("--reason", default="manual_resolved", show_default=True)
 def incidents_resolve(incident_id: int, reason: str) -> None:
     """OPEN/ACK → RESOLVED (resolved_at is server time)."""
+    if len(reason) > 64 or "\x00" in reason:
+        fail("--reason must be at most 64 characters without NUL")
     _move(incident_id, "RESOLVED", reason)
 
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import dagster as dg
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from resources import store_schema as s
 from resources.store import InvoiceStore, utcnow
@@ -53,9 +53,11 @@ def digest_counts(store: InvoiceStore, first_day: str, last_day: str) -> dict[st
                 i.c.recompute_limit_exceeded.is_(True), i.c.status != "RESOLVED"
             )
         ).scalar_one()
+        # an exhausted invoice was attempted (max_attempts times) though no call was made today
         attempted = conn.execute(
             select(func.count()).where(
-                x.c.day.between(first_day, last_day), x.c.extraction_ms.is_not(None)
+                x.c.day.between(first_day, last_day),
+                or_(x.c.extraction_ms.is_not(None), x.c.error_code == "exhausted"),
             )
         ).scalar_one()
         exhausted = conn.execute(

@@ -84,6 +84,7 @@ def stuck_sensor(
     alerts: AlertSink,
 ) -> dg.SkipReason:
     t = thresholds.get()
+    store.ensure_schema()  # the sensor may tick before the first run created the tables
     alerts.retry_undelivered()
     seen = json.loads(context.cursor) if context.cursor else {"runs": [], "queue": None}
     runs = stuck_runs(context.instance, t.Recovery.STUCK_MINUTES)

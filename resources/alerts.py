@@ -47,6 +47,7 @@ class AlertSink(dg.ConfigurableResource):
         """Try every undelivered alert again; returns how many were delivered now."""
         if not self.webhook_url:
             return 0
+        self.store.ensure_schema()  # a sensor may tick before the first run created the tables
         delivered = 0
         for alert in reversed(self.store.alerts(undelivered_only=True, limit=500)):
             if self._deliver(

@@ -16,7 +16,13 @@ from typing import Protocol
 import dagster as dg
 from pydantic import Field
 
-from invoice_assets.domain.records import InboxItem, ItemError, parse_inbox_content, sniff_kind
+from invoice_assets.domain.records import (
+    InboxItem,
+    ItemError,
+    parse_inbox_content,
+    sniff_kind,
+    source_name,
+)
 
 
 @dataclass(frozen=True)
@@ -44,7 +50,7 @@ class InboxExtractor(dg.ConfigurableResource):
 
     def extract_file(self, path: Path) -> list[ExtractedItem]:
         """Every invoice in one inbox file (never raises for bad content)."""
-        name = path.name
+        name = source_name(path.name)
         try:
             size = path.stat().st_size
             if size > self.max_file_bytes:

@@ -15,6 +15,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from invoice_assets.domain.records import source_name
 from resources.extractor import sha_file
 from resources.store import InboxEntry
 
@@ -36,7 +37,7 @@ class InboxResource(dg.ConfigurableResource):
         if not folder.is_dir():
             return []
         return [
-            InboxEntry(p.name, str(p), sha_file(p), p.stat().st_size)
+            InboxEntry(source_name(p.name), str(p), sha_file(p), p.stat().st_size)
             for p in sorted(folder.iterdir())
             if p.is_file() and not p.name.startswith(".")
         ]

@@ -48,6 +48,7 @@ from openai import OpenAI
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, delete, insert, select
 
+from invoice_assets.domain.privacy import mask_pii
 from invoice_assets.domain.records import (
     MAX_EVIDENCE,
     ExtractionRecord,
@@ -332,14 +333,45 @@ class ExtractionCache:
             "model": model,
             "prompt_version": prompt_version,
             "schema_hash": schema_hash,
-            "record_json": record.model_dump_json(),
-            "raw_response": raw_response,
+            "record_json": _masked_record(record).model_dump_json(),  # no personal data stored
+            "raw_response": _masked_json_text(raw_response),
             "usage_json": json.dumps(dict(usage)) if usage is not None else None,
             "created_at": utcnow(),
         }
         with self.engine.begin() as conn:
             conn.execute(delete(table).where(table.c.cache_key == key))
             conn.execute(insert(table).values(**row))
+
+
+def _masked_record(record: ExtractionRecord) -> ExtractionRecord:
+    """The record with personal data in its evidence masked (as the extractions table keeps it)."""
+    fields = {
+        name: value.model_copy(update={"evidence": mask_pii(value.evidence)})
+        for name, value in record.extraction
+    }
+    return record.model_copy(update={"extraction": record.extraction.model_copy(update=fields)})
+
+
+def _masked_json_text(raw: str | None) -> str | None:
+    """A raw API answer with personal data masked in each string it holds (numbers, keys and
+    structure kept); text that is not JSON is masked as a whole."""
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return mask_pii(raw)
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return mask_pii(value)
+        if isinstance(value, list):
+            return [walk(item) for item in value]
+        if isinstance(value, dict):
+            return {key: walk(item) for key, item in value.items()}
+        return value
+
+    return json.dumps(walk(data), ensure_ascii=False)
 
 
 # -- the extractor -------------------------------------------------------------------------------

@@ -124,6 +124,11 @@ def _as_utc(value: Any) -> Any:
     return value
 
 
+def _storable(text: str) -> str:
+    """A path as text any store can hold (undecodable file-name bytes become ``\\xNN``)."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 @dataclass(frozen=True)
 class InboxEntry:
     """A file found in (or copied into) the inbox for one day."""
@@ -139,6 +144,7 @@ class InvoiceStore(StoreOps, dg.ConfigurableResource):
 
     db_url: str | None = Field(
         default=None,
+        repr=False,  # may hold a password
         description="SQLAlchemy URL (postgresql+psycopg2://…); unset means SQLite under `home`.",
     )
     home: str = Field(
@@ -211,7 +217,7 @@ class InvoiceStore(StoreOps, dg.ConfigurableResource):
     def _bulk_insert(self, conn: Connection, name: str, frame: pd.DataFrame) -> None:
         table = s.STAGE_TABLES[name]
         columns = [c.name for c in table.columns]
-        rows = _records(frame, columns)
+        rows = _records(_integer_columns(frame, table), columns)
         if self.backend == "postgresql":
             _copy_rows(conn, name, columns, rows)
         else:
@@ -283,7 +289,7 @@ class InvoiceStore(StoreOps, dg.ConfigurableResource):
                         insert(q).values(
                             day=day,
                             file_name=e.file_name,
-                            path=e.path,
+                            path=_storable(e.path),
                             sha256=e.sha256,
                             size_bytes=e.size_bytes,
                             status="received",
@@ -300,7 +306,7 @@ class InvoiceStore(StoreOps, dg.ConfigurableResource):
                         .values(
                             sha256=e.sha256,
                             size_bytes=e.size_bytes,
-                            path=e.path,
+                            path=_storable(e.path),
                             status="received",
                             updated_at=now,
                         )
@@ -378,6 +384,19 @@ class InvoiceStore(StoreOps, dg.ConfigurableResource):
             "last_progress_at": last.isoformat() if last else None,
             "stuck_detected": bool(depth > 0 and idle >= stuck_minutes),
         }
+
+
+def _integer_columns(frame: pd.DataFrame, table: Any) -> pd.DataFrame:
+    """Integer columns that arrive as floats (an int column with nulls, e.g. ``http_status``
+    200.0 / NaN) as nullable integers: PostgreSQL's COPY refuses "200.0" for an integer."""
+    from sqlalchemy import Integer
+
+    fixes = {
+        c.name: frame[c.name].astype("Int64")
+        for c in table.columns
+        if isinstance(c.type, Integer) and c.name in frame and frame[c.name].dtype.kind == "f"
+    }
+    return frame.assign(**fixes) if fixes else frame
 
 
 def _typed(frame: pd.DataFrame, table: Any) -> pd.DataFrame:

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import DateTime, Engine, delete, func, insert, select, update
 
 from invoice_assets.domain.incidents import INCIDENT_COLUMNS, STATE_COLUMNS
 from resources import store_schema as s
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 CONTENT = ("day", "ocr_suspect", *(c for c in INCIDENT_COLUMNS if c != "dedupe_key"))
 STATE = STATE_COLUMNS
+_TIMESTAMPS = frozenset(c.name for c in s.incidents.columns if isinstance(c.type, DateTime))
 JSON_COLUMNS = ("secondary_flags", "action_hint", "mismatch_info", "feedback_json")
 
 
@@ -45,8 +46,8 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
     for name in JSON_COLUMNS:
         if out.get(name) is not None:
             out[name] = json.loads(out[name])
-    for name, value in out.items():
-        out[name] = _as_utc(value)
+    for name in _TIMESTAMPS.intersection(out):  # only timestamps: "2025-02-03" (a day) stays text
+        out[name] = _as_utc(out[name])
     return out
 
 

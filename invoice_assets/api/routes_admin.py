@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from invoice_assets.api.errors import ApiError
@@ -38,6 +38,8 @@ def operator(request: Request) -> str:
 
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(operator)])
+# Bounded to a 64-bit id: a larger number would overflow the database driver (a 500, not a 422).
+IncidentId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The incident's id.")]
 
 
 def _store(request: Request) -> InvoiceStore:
@@ -77,7 +79,7 @@ def list_incidents(
 
 
 @router.get("/incidents/{incident_id}")
-def get_incident(request: Request, incident_id: int) -> dict[str, Any]:
+def get_incident(request: Request, incident_id: IncidentId) -> dict[str, Any]:
     """The incident with the evidence of its invoice's fields (personal data masked)."""
     store = _store(request)
     row = _incident_or_404(store, incident_id)
@@ -87,11 +89,12 @@ def get_incident(request: Request, incident_id: int) -> dict[str, Any]:
 class StatusChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
     status: Literal["ACK", "RESOLVED"]
-    reason: str | None = Field(default=None, max_length=200)
+    # resolution_reason is VARCHAR(64); PostgreSQL text cannot hold NUL (both were 500s)
+    reason: str | None = Field(default=None, max_length=64, pattern=r"^[^\x00]*$")
 
 
 @router.post("/incidents/{incident_id}/status")
-def change_status(request: Request, incident_id: int, body: StatusChange) -> dict[str, Any]:
+def change_status(request: Request, incident_id: IncidentId, body: StatusChange) -> dict[str, Any]:
     store = _store(request)
     row = _incident_or_404(store, incident_id)
     problem = allowed_transition(row["status"], body.status)
@@ -104,11 +107,11 @@ def change_status(request: Request, incident_id: int, body: StatusChange) -> dic
 
 
 @router.patch("/incidents/{incident_id}/feedback")
-async def put_feedback(request: Request, incident_id: int) -> dict[str, Any]:
+async def put_feedback(request: Request, incident_id: IncidentId) -> dict[str, Any]:
     store = _store(request)
     try:
         body = json.loads(await request.body() or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # too deep is not JSON either
         raise ApiError(400, "invalid_feedback_data", "body must be JSON") from exc
     row = store.get_incident(incident_id)
     try:

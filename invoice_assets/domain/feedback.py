@@ -60,7 +60,7 @@ def validate_feedback(body: Any) -> Feedback:
     if unknown:
         raise FeedbackError("invalid_feedback_data", f"unknown fields: {unknown}")
     action = body.get("action_taken")
-    if action not in ACTIONS:
+    if not isinstance(action, str) or action not in ACTIONS:
         raise FeedbackError(
             "invalid_feedback_action",
             f"action_taken must be one of {sorted(ACTIONS)}, got {action!r}",
@@ -71,20 +71,41 @@ def validate_feedback(body: Any) -> Feedback:
             "invalid_feedback_data", "was_hint_correct is required and must be a boolean"
         )
     cause = body.get("actual_root_cause")
-    if cause is not None and (not isinstance(cause, str) or len(cause) > MAX_ROOT_CAUSE):
+    if cause is not None and (
+        not isinstance(cause, str) or len(cause) > MAX_ROOT_CAUSE or not _storable_text(cause)
+    ):
         raise FeedbackError(
             "invalid_feedback_data",
-            f"actual_root_cause must be a string of at most {MAX_ROOT_CAUSE} characters",
+            f"actual_root_cause must be UTF-8 text without NUL, at most {MAX_ROOT_CAUSE} chars",
         )
     seconds = body.get("resolution_time_seconds")
     if seconds is not None and (
         isinstance(seconds, bool)
         or not isinstance(seconds, int | float)
-        or not math.isfinite(seconds)
+        or not _finite(seconds)
         or seconds < 0
     ):
         raise FeedbackError("invalid_feedback_data", "resolution_time_seconds must be a number ≥ 0")
     return Feedback(action, correct, cause, None if seconds is None else float(seconds))
+
+
+def _storable_text(text: str) -> bool:
+    """Text every store keeps as is: valid UTF-8 (no lone surrogates) and no NUL."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _finite(value: float) -> bool:
+    """A finite float; an integer too large for a float (JSON allows 10**400) is not."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _rate(numerator: float, denominator: float) -> float:

@@ -197,12 +197,36 @@ def _error_from_validation(exc: ValidationError) -> ItemError:
     return ItemError(code, loc or None, f"{first['msg']}{more}")
 
 
+def _nul_field(obj: Any) -> str | None:
+    """The dotted path of the first key or string holding U+0000 (no store can keep it: PostgreSQL
+    text refuses it), "" for the root; None when there is none. Iterative: input may nest deeply."""
+    stack: list[tuple[str, Any]] = [("", obj)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return path
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                name = str(key).replace("\x00", "\\x00")
+                child = f"{path}.{name}" if path else name
+                if "\x00" in str(key):
+                    return child
+                stack.append((child, item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}.{i}" if path else str(i), item) for i, item in enumerate(value))
+    return None
+
+
 def parse_record(obj: Any) -> ExtractionRecord | ItemError:
     """Validate an already-decoded JSON value as an extraction record."""
     if not isinstance(obj, dict):
         return ItemError(
             "schema_violation", None, f"expected a JSON object, got {type(obj).__name__}"
         )
+    nul = _nul_field(obj)
+    if nul is not None:
+        return ItemError("schema_violation", nul or None, "text holds a NUL character (U+0000)")
     try:
         return ExtractionRecord.model_validate(obj)
     except ValidationError as exc:
@@ -253,6 +277,12 @@ def sniff_kind(content: bytes) -> ContentKind:
                 return "json"
         return "json"
     return "unknown"
+
+
+def source_name(name: str) -> str:
+    """A file name as text any store can hold: bytes that were not UTF-8 (decoded by the OS layer
+    to lone surrogates, e.g. a cp1254 "Ödeme.json") become ``\\xNN`` escapes, one per byte."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _sha(raw: bytes) -> str:
