@@ -17,7 +17,7 @@ import pandas as pd
 
 from invoice_assets.domain.flags import INCIDENT_SEVERITIES
 from invoice_assets.domain.hints import build_hint, confidence_note, mismatch_action_class
-from invoice_assets.domain.mismatch import mismatch_info
+from invoice_assets.domain.mismatch import mismatch_infos
 
 if TYPE_CHECKING:
     from resources.thresholds import Thresholds
@@ -62,47 +62,81 @@ def build_incidents(
     t: Thresholds,
     tenant: str,
 ) -> pd.DataFrame:
-    """Incident rows (``INCIDENT_COLUMNS`` plus ``row``) for invoices with an S1/S2 flag."""
+    """Incident rows (``INCIDENT_COLUMNS`` plus ``row``) for invoices with an S1/S2 flag.
+
+    Decisions are vectorised; only the per-incident documents (hint, mismatch_info) are built in
+    Python, from a few columns, with each distinct hint computed once.
+    """
     serious = flags[flags["severity"].isin(INCIDENT_SEVERITIES)]
     if serious.empty:
         return pd.DataFrame(columns=["row", *INCIDENT_COLUMNS])
-    grouped = serious.groupby("row", sort=True)  # flags are already ordered by priority
-    primary = grouped.first()
-    rows = primary.index.to_numpy()
-    secondary = grouped["flag"].agg(lambda s: list(s.iloc[1:]))
-    facts = pd.concat([invoices, breakdown, mismatch], axis=1).iloc[rows]
-    facts = facts.loc[:, ~facts.columns.duplicated()]  # callers may pass one frame for both
-    facts = facts.assign(
-        _flag=primary["flag"].to_numpy(),
-        _severity=primary["severity"].to_numpy(),
-        _action=mismatch_action_class(mismatch.iloc[rows], t),
-        _secondary=secondary.to_numpy(),
-        _row=rows,
+    flag_rows = serious["row"].to_numpy()  # ordered by (row, priority)
+    first = np.r_[True, flag_rows[1:] != flag_rows[:-1]]
+    rows = flag_rows[first]
+    primary = serious["flag"].to_numpy()[first]
+    severity = serious["severity"].to_numpy()[first]
+    secondary: dict[int, list[str]] = {}
+    for row, flag in zip(
+        flag_rows[~first].tolist(), serious["flag"].to_numpy()[~first], strict=True
+    ):
+        secondary.setdefault(row, []).append(flag)
+
+    def column(frame: pd.DataFrame, name: str) -> np.ndarray:
+        return frame[name].to_numpy()[rows]
+
+    action = mismatch_action_class(mismatch.iloc[rows], t)
+    keys = column(invoices, "invoice_key")
+    facts = pd.DataFrame(
+        {
+            "has_mismatch": column(mismatch, "has_mismatch"),
+            "invoice_total_with_vat_tl": column(invoices, "invoice_total_with_vat_tl"),
+            "computed_total_tl": column(breakdown, "computed_total_tl"),
+            "mismatch_delta": column(mismatch, "mismatch_delta"),
+            "mismatch_ratio": column(mismatch, "mismatch_ratio"),
+            "mismatch_severity": column(mismatch, "mismatch_severity"),
+            "delta_reason_candidate": column(mismatch, "delta_reason_candidate"),
+            "suspect_reason": column(mismatch, "suspect_reason"),
+        }
     )
+    infos = mismatch_infos(facts)
+    reasons = [r if isinstance(r, str) else None for r in facts["delta_reason_candidate"].tolist()]
+    confidences = zip(
+        column(invoices, "conf_consumption_kwh").tolist(),
+        column(invoices, "conf_current_active_unit_price_tl_per_kwh").tolist(),
+        column(invoices, "conf_invoice_total_with_vat_tl").tolist(),
+        strict=True,
+    )
+    suppliers = column(invoices, "supplier")
+    error_codes = column(invoices, "error_code")
+    hints: dict[tuple[str, str, object], dict] = {}
     records = []
-    for fact in facts.to_dict("records"):
-        flag = str(fact["_flag"])
-        note = confidence_note(
-            float(fact["conf_consumption_kwh"]),
-            float(fact["conf_current_active_unit_price_tl_per_kwh"]),
-            float(fact["conf_invoice_total_with_vat_tl"]),
-        )
-        hint = build_hint(flag, str(fact["_action"]), fact["delta_reason_candidate"], note)
-        key = str(fact["invoice_key"])
+    for i, (conf, info, reason) in enumerate(zip(confidences, infos, reasons, strict=True)):
+        flag, key = str(primary[i]), str(keys[i])
+        base = hints.get((flag, str(action[i]), reason))
+        if base is None:
+            base = hints[(flag, str(action[i]), reason)] = build_hint(
+                flag, str(action[i]), reason, ""
+            )
+        hint = {
+            **base,
+            "recommended_checks": list(base["recommended_checks"]),
+            "confidence_note": confidence_note(*conf),
+        }
+        row = int(rows[i])
         records.append(
-            {
-                "row": int(fact["_row"]),
-                "dedupe_key": dedupe_key(tenant, key, flag),
-                "invoice_key": key,
-                "supplier": fact["supplier"],
-                "severity": str(fact["_severity"]),
-                "primary_flag": flag,
-                "secondary_flags": list(fact["_secondary"]),
-                "action_class": hint["action_class"],
-                "action_hint": hint,
-                "mismatch_info": mismatch_info(fact) if bool(fact["has_mismatch"]) else None,
-                "error_code": fact["error_code"] if flag == "EXTRACTION_FAILED" else None,
-            }
+            (
+                row,
+                dedupe_key(tenant, key, flag),
+                key,
+                suppliers[i],
+                str(severity[i]),
+                flag,
+                secondary.get(row, []),
+                hint["action_class"],
+                hint,
+                info,
+                error_codes[i] if flag == "EXTRACTION_FAILED" else None,
+            )
         )
     return pd.DataFrame.from_records(records, columns=["row", *INCIDENT_COLUMNS])
 

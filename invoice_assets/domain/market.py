@@ -15,16 +15,18 @@ _TR_ASCII = str.maketrans("ıİşŞğĞüÜöÖçÇ", "iIsSgGuUoOcC")
 TARIFF_KEYS = ("tariff_group", "voltage_level", "tariff_term")
 
 
+def _normalise_one(value: object) -> str:
+    return str(value).translate(_TR_ASCII).strip().lower().replace(" ", "_")
+
+
 def normalise_label(values: pd.Series) -> pd.Series:
-    """Tariff labels compared case- and diacritic-insensitively (``Tarımsal`` = ``tarimsal``)."""
-    text = values.astype("object").where(values.notna(), None)
-    out = text.map(
-        lambda v: (
-            None if v is None else str(v).translate(_TR_ASCII).strip().lower().replace(" ", "_")
-        ),
-        na_action="ignore",
-    )
-    return out.astype("object")
+    """Tariff labels compared case- and diacritic-insensitively (``Tarımsal`` = ``tarimsal``).
+
+    Normalises each distinct label once (a partition has a handful), then maps them back.
+    """
+    codes, uniques = pd.factorize(values.astype("object"), use_na_sentinel=True)
+    labels = np.array([_normalise_one(u) for u in uniques] + [None], dtype=object)
+    return pd.Series(labels[codes], index=values.index, dtype="object")
 
 
 @dataclass(frozen=True)
@@ -55,39 +57,51 @@ class MarketData:
     def month_prices(self, period: pd.Series) -> pd.DataFrame:
         """PTF, YEKDEM and source for each invoice period (NaN/None where no row exists)."""
         table = self.prices.drop_duplicates("month", keep="last").set_index("month")
+        codes, months = pd.factorize(period.astype("object"), use_na_sentinel=True)
+        found = table.reindex(pd.Index(months, dtype="object"))  # one lookup per distinct month
+
+        def spread(values: np.ndarray, fill: object, dtype: str) -> np.ndarray:
+            return np.append(values.astype(dtype), np.array([fill], dtype=dtype))[codes]
+
         return pd.DataFrame(
             {
-                "ptf_tl_per_mwh": period.map(table["ptf_tl_per_mwh"]).astype("float64").to_numpy(),
-                "yekdem_tl_per_mwh": period.map(table["yekdem_tl_per_mwh"])
-                .astype("float64")
-                .to_numpy(),
-                "price_source": period.map(table["source"]).astype("object").to_numpy(),
+                "ptf_tl_per_mwh": spread(found["ptf_tl_per_mwh"].to_numpy(), np.nan, "float64"),
+                "yekdem_tl_per_mwh": spread(
+                    found["yekdem_tl_per_mwh"].to_numpy(), np.nan, "float64"
+                ),
+                "price_source": spread(found["source"].to_numpy(), None, "object"),
             }
         )
 
     def tariff_prices(self, invoices: pd.DataFrame, period: pd.Series) -> np.ndarray:
-        """Tariff-table distribution price (TL/kWh) valid at each invoice period, NaN if none."""
+        """Tariff-table distribution price (TL/kWh) valid at each invoice period, NaN if none.
+
+        The as-of lookup runs once per distinct (tariff, period) combination, then is spread
+        back to the invoices: a day holds a handful of combinations, not one per invoice.
+        """
         n = len(invoices)
         out = np.full(n, np.nan)
         if n == 0 or self.tariffs.empty:
             return out
-        start = pd.to_datetime(period.astype("object") + "-01", errors="coerce", format="%Y-%m-%d")
-        left = pd.DataFrame({k: normalise_label(invoices[k]) for k in TARIFF_KEYS})
-        left["at"] = start.to_numpy()
-        left["row"] = np.arange(n)
-        left = left.dropna()
-        if left.empty:
+        keys = pd.DataFrame({k: normalise_label(invoices[k]) for k in TARIFF_KEYS})
+        keys["period"] = period.astype("object").to_numpy()
+        combos = keys.drop_duplicates().dropna().reset_index(drop=True)
+        if combos.empty:
             return out
+        combos["at"] = pd.to_datetime(combos["period"] + "-01", errors="coerce", format="%Y-%m-%d")
+        combos = combos.dropna(subset=["at"])
         table = self.tariffs.copy()
         for key in TARIFF_KEYS:
             table[key] = normalise_label(table[key])
         table["at"] = pd.to_datetime(table["valid_from"])
         merged = pd.merge_asof(
-            left.sort_values("at"),
+            combos.sort_values("at"),
             table.sort_values("at")[[*TARIFF_KEYS, "at", "dist_tl_per_kwh"]],
             on="at",
             by=list(TARIFF_KEYS),
             direction="backward",
         )
-        out[merged["row"].to_numpy()] = merged["dist_tl_per_kwh"].astype("float64").to_numpy()
-        return out
+        lookup = merged.set_index([*TARIFF_KEYS, "period"])["dist_tl_per_kwh"]
+        lookup = lookup[~lookup.index.duplicated()]
+        index = pd.MultiIndex.from_frame(keys[[*TARIFF_KEYS, "period"]])
+        return lookup.reindex(index).to_numpy(dtype="float64", na_value=np.nan)

@@ -111,6 +111,46 @@ def mismatch_info(row: pd.Series | dict) -> dict:
     return info
 
 
+def _presented(values: np.ndarray, digits: int) -> list[float | None]:
+    with np.errstate(all="ignore"):  # rounding 1e308 overflows to inf: shown as None
+        rounded = np.round(np.asarray(values, dtype="float64"), digits)
+    return [v if np.isfinite(v) else None for v in rounded.tolist()]
+
+
+def mismatch_infos(facts: pd.DataFrame) -> list[dict | None]:
+    """``mismatch_info`` for every row of ``facts`` (None where there is no mismatch), with the
+    rounding done column-wise: the per-row work is only assembling the documents."""
+    columns = zip(
+        facts["has_mismatch"].to_numpy(dtype=bool).tolist(),
+        _presented(facts["invoice_total_with_vat_tl"].to_numpy(), 2),
+        _presented(facts["computed_total_tl"].to_numpy(), 2),
+        _presented(facts["mismatch_delta"].to_numpy(), 2),
+        _presented(facts["mismatch_ratio"].to_numpy(), 6),
+        facts["mismatch_severity"].tolist(),
+        facts["delta_reason_candidate"].tolist(),
+        facts["suspect_reason"].tolist(),
+        strict=True,
+    )
+    out: list[dict | None] = []
+    for has, total, computed, delta, ratio, severity, reason, suspect in columns:
+        if not has:
+            out.append(None)
+            continue
+        info = {
+            "has_mismatch": True,
+            "invoice_total": total,
+            "computed_total": computed,
+            "delta": delta,
+            "ratio": ratio,
+            "severity": _text(severity),
+            "delta_reason_candidate": _text(reason),
+        }
+        if _text(suspect):
+            info["suspect_reason"] = suspect
+        out.append(info)
+    return out
+
+
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 

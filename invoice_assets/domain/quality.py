@@ -90,8 +90,18 @@ def score_invoices(flags: pd.DataFrame, n: int, t: Thresholds) -> pd.DataFrame:
     ).astype("object")
     codes = np.full(n, "", dtype=object)
     if len(flags):
-        joined = flags.groupby("row", sort=True)["flag"].agg(",".join)
-        codes[joined.index.to_numpy()] = joined.to_numpy()
+        # Each flag is one bit; the few distinct combinations are spelled out once each.
+        present = flags[["flag", "priority"]].drop_duplicates("flag")
+        order = list(present.sort_values(["priority", "flag"], kind="stable")["flag"])
+        bit = {code: 1 << i for i, code in enumerate(order)}
+        masks = np.zeros(n, dtype=np.int64)
+        bits = flags["flag"].map(bit).to_numpy(dtype=np.int64)
+        np.bitwise_or.at(masks, flags["row"].to_numpy(dtype=np.int64), bits)
+        names = {
+            mask: ",".join(code for code in order if mask & bit[code])
+            for mask in np.unique(masks).tolist()
+        }
+        codes = np.array([names[m] for m in masks.tolist()], dtype=object)
     return pd.DataFrame(
         {
             "quality_score": score,

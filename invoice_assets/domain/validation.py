@@ -7,6 +7,7 @@ long frame into the ``errors[]`` / ``warnings[]`` lists stored per invoice.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,19 +26,32 @@ DIST_PRICE = "distribution_unit_price_tl_per_kwh"
 TOTAL = "invoice_total_with_vat_tl"
 
 
+@dataclass(frozen=True)
+class _Fmt:
+    """A message template filled in only for the rows that raise the issue (issues are sparse;
+    formatting every row would dominate validation time)."""
+
+    values: pd.Series
+    template: str
+
+    def render(self, rows: np.ndarray) -> np.ndarray:
+        values = self.values.to_numpy()[rows]
+        return np.array([self.template.format(v=v) for v in values], dtype=object)
+
+
 def _issues(
-    mask: np.ndarray, kind: str, code: str, field: str, message: pd.Series | str
+    mask: np.ndarray, kind: str, code: str, field: str, message: _Fmt | str
 ) -> pd.DataFrame:
     rows = np.flatnonzero(mask)
-    if isinstance(message, pd.Series):
-        text = message.to_numpy()[rows]
+    if isinstance(message, _Fmt):
+        text = message.render(rows)
     else:
         text = np.full(len(rows), message, dtype=object)
     return pd.DataFrame({"row": rows, "kind": kind, "code": code, "field": field, "message": text})
 
 
-def _fmt(values: pd.Series, template: str) -> pd.Series:
-    return values.map(lambda v: template.format(v=v), na_action="ignore")
+def _fmt(values: pd.Series, template: str) -> _Fmt:
+    return _Fmt(values, template)
 
 
 def validate_invoices(
@@ -55,7 +69,7 @@ def validate_invoices(
     total = invoices[TOTAL]
     parts: list[pd.DataFrame] = []
 
-    def add(mask: np.ndarray, kind: str, code: str, field: str, message: pd.Series | str) -> None:
+    def add(mask: np.ndarray, kind: str, code: str, field: str, message: _Fmt | str) -> None:
         mask = mask & ok
         if mask.any():
             parts.append(_issues(mask, kind, code, field, message))
