@@ -373,14 +373,25 @@ def api_settings(settings: Settings) -> ApiSettings:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
-def serve(host: str, port: int) -> None:
+@click.option(
+    "--readiness-cache-seconds",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0, 60),
+    help="Reuse a /health/ready answer this long (0: run the checks on every request).",
+)
+def serve(host: str, port: int, readiness_cache_seconds: float) -> None:
     """Serve the ops API (refuses to start on a broken config or tokens file)."""
+    import dataclasses
+
     import uvicorn
 
     from invoice_assets.api import create_app
 
     _thresholds()
-    app = create_app(api_settings(Settings.from_env()))
+    settings = api_settings(Settings.from_env())
+    settings = dataclasses.replace(settings, readiness_cache_seconds=readiness_cache_seconds)
+    app = create_app(settings)
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from resources.store import InvoiceStore
 from resources.thresholds import Thresholds, check_thresholds
 
-_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="readiness")
+_POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="readiness")
 
 
 @dataclass(frozen=True)
@@ -28,19 +28,34 @@ class CheckResult:
         return {"status": self.status, **self.detail}
 
 
-def _bounded(fn: Callable[[], CheckResult], timeout: float, name: str) -> CheckResult:
+def _run(fn: Callable[[], CheckResult]) -> CheckResult:
+    """Run a check; a check must answer, never raise."""
     started = time.perf_counter()
-    future = _POOL.submit(fn)
     try:
-        return future.result(timeout=timeout)
-    except FutureTimeout:
-        return CheckResult("error", {"error": f"{name} check timed out after {timeout:g} s"})
-    except Exception as exc:  # a check must answer, never raise
+        return fn()
+    except Exception as exc:
         elapsed = (time.perf_counter() - started) * 1000.0
         return CheckResult(
             "error",
             {"error": f"{type(exc).__name__}: {_first_line(exc)}", "elapsed_ms": round(elapsed, 2)},
         )
+
+
+def _gather(jobs: dict[str, Callable[[], CheckResult]], timeout: float) -> dict[str, CheckResult]:
+    """All checks at once on the shared pool, each bounded by the same deadline (no nesting of
+    pool tasks, so a busy pool cannot deadlock on itself)."""
+    futures = {name: _POOL.submit(_run, fn) for name, fn in jobs.items()}
+    deadline = time.monotonic() + timeout
+    out = {}
+    for name, future in futures.items():
+        try:
+            out[name] = future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except FutureTimeout:
+            future.cancel()
+            out[name] = CheckResult(
+                "error", {"error": f"{name} check timed out after {timeout:g} s"}
+            )
+    return out
 
 
 def check_database(store: InvoiceStore, t: Thresholds) -> CheckResult:
@@ -110,16 +125,15 @@ def readiness(
             return CheckResult(status, {"detail": detail})
 
         jobs["openai_api"] = openai
-    futures = {name: _POOL.submit(_bounded, fn, timeout_seconds, name) for name, fn in jobs.items()}
-    checks = {name: f.result() for name, f in futures.items()}
+    jobs["activity"] = lambda: CheckResult("ok", store.last_activity())
+    checks = _gather(jobs, timeout_seconds)
+    activity = checks.pop("activity")
     if openai_check is None:
         checks["openai_api"] = CheckResult("disabled", {"detail": "OPENAI_API_KEY not set"})
-    activity = _bounded(
-        lambda: CheckResult("ok", store.last_activity()), timeout_seconds, "activity"
-    )
     ready = all(c.status != "error" for c in checks.values())
     ordered = {k: checks[k] for k in ("database", "config", "openai_api", "queue")}
-    return ReadinessReport(ready, ordered, activity.detail if activity.status == "ok" else {})
+    last = activity.detail if activity.status == "ok" else {}
+    return ReadinessReport(ready, ordered, last)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -23,32 +23,13 @@ if TYPE_CHECKING:
 WINDOW_DAYS = 7
 
 
-def _invoice_facts(store: InvoiceStore, first_day: str, last_day: str) -> pd.DataFrame:
-    x = store.read_stage_range(
-        "extractions",
-        first_day,
-        last_day,
-        ["day", "invoice_key", "supplier", "pipeline_total_ms", "extraction_ms"],
-    )
-    v = store.read_stage_range(
-        "validations",
-        first_day,
-        last_day,
-        ["day", "invoice_key", "has_mismatch", "mismatch_ratio", "suspect_reason"],
-    )
-    facts = x.merge(v, on=["day", "invoice_key"], how="left")
-    facts["has_mismatch"] = facts["has_mismatch"].astype("boolean").fillna(False).astype(bool)
-    facts["ocr_suspect"] = facts["suspect_reason"].eq("OCR_LOCALE_SUSPECT")
-    return facts
-
-
 def build_run_summary(
     store: InvoiceStore, first_day: str, last_day: str, t: Thresholds
 ) -> dict[str, Any]:
     """The run summary over inbox days [first_day, last_day]."""
     start, _ = day_bounds(first_day)
     _, end = day_bounds(last_day)
-    invoices = _invoice_facts(store, first_day, last_day)
+    invoices = store.invoice_facts(first_day, last_day)
     incidents = store.incident_frame(first_day, last_day)
     codes = store.status_codes(start, end, first_day, last_day)
     # Queue samples are wall-clock facts: the depth seen from the window start until now.
@@ -62,6 +43,6 @@ def build_health_report(store: InvoiceStore, day: str, t: Thresholds) -> dict[st
     """The system health report for the window ending at ``day``."""
     end = date.fromisoformat(day)
     first = (end - timedelta(days=2 * WINDOW_DAYS - 1)).isoformat()
-    invoices = _invoice_facts(store, first, day)
+    invoices = store.invoice_facts(first, day)
     incidents = store.incident_frame(first, day)
     return system_health_report(invoices, incidents, end, WINDOW_DAYS, t)

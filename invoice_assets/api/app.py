@@ -7,6 +7,7 @@ import time
 from collections import Counter, defaultdict
 
 from fastapi import FastAPI, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from invoice_assets.api.errors import install_error_handlers
 from invoice_assets.api.routes_admin import router as admin_router
@@ -28,6 +29,23 @@ class RequestStats:
     def add(self, method: str, route: str, status: int, seconds: float) -> None:
         self.counts[(method, route, status)] += 1
         self.seconds[(method, route)] += seconds
+
+
+def _log_request(
+    settings: ApiSettings,
+    method: str,
+    path: str,
+    status: int,
+    duration_ms: float,
+    operator: str | None,
+    error_code: str | None,
+) -> None:
+    try:
+        settings.store.log_request(
+            method, path, status, duration_ms, operator, error_code, utcnow()
+        )
+    except Exception as exc:  # the log must never turn an answer into a failure
+        log.warning("request log write failed: %s", type(exc).__name__)
 
 
 def create_app(settings: ApiSettings) -> FastAPI:
@@ -54,18 +72,17 @@ def create_app(settings: ApiSettings) -> FastAPI:
         template = getattr(route, "path", "unmatched")
         app.state.stats.add(request.method, template, response.status_code, elapsed)
         if settings.log_requests:
-            try:
-                settings.store.log_request(
-                    request.method,
-                    request.url.path,
-                    response.status_code,
-                    elapsed * 1000.0,
-                    getattr(request.state, "operator", None),
-                    getattr(request.state, "error_code", None),
-                    utcnow(),
-                )
-            except Exception as exc:  # the log must never turn an answer into a failure
-                log.warning("request log write failed: %s", type(exc).__name__)
+            # A database write: off the event loop, so slow storage never stalls other requests.
+            await run_in_threadpool(
+                _log_request,
+                settings,
+                request.method,
+                request.url.path,
+                response.status_code,
+                elapsed * 1000.0,
+                getattr(request.state, "operator", None),
+                getattr(request.state, "error_code", None),
+            )
         return response
 
     return app

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
@@ -20,14 +22,19 @@ def health() -> dict[str, str]:
 def ready(request: Request) -> JSONResponse:
     """Ready: database, config, OpenAI and queue checks; 503 if any is in error."""
     settings = request.app.state.settings
-    report = readiness(
-        settings.store,
-        request.app.state.thresholds,
-        openai_check=settings.openai_check,
-        env=settings.env,
-        timeout_seconds=settings.check_timeout_seconds,
-    )
-    request.app.state.last_readiness = report
+    cached = getattr(request.app.state, "readiness_at", None)
+    report = getattr(request.app.state, "last_readiness", None)
+    now = time.monotonic()
+    if report is None or cached is None or now - cached >= settings.readiness_cache_seconds:
+        report = readiness(
+            settings.store,
+            request.app.state.thresholds,
+            openai_check=settings.openai_check,
+            env=settings.env,
+            timeout_seconds=settings.check_timeout_seconds,
+        )
+        request.app.state.last_readiness = report
+        request.app.state.readiness_at = now
     return JSONResponse(report.as_dict(), status_code=200 if report.ready else 503)
 
 

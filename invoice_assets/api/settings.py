@@ -59,6 +59,9 @@ class ApiSettings:
     env: Mapping[str, str] | None = None  # for the config check (None: the process environment)
     openai_check: Callable[[], tuple[str, str]] | None = None
     check_timeout_seconds: float = 2.0
+    # Readiness answers are reused this long, so a load balancer or a scrape storm polling
+    # /health/ready costs one round of checks per interval, not one per request.
+    readiness_cache_seconds: float = 1.0
     log_requests: bool = True
 
     def operator_for(self, token: str) -> str | None:

@@ -38,14 +38,23 @@ def write_tokens(path: Path) -> Path:
 
 
 @contextmanager
-def running_server(env: dict[str, str], log: Path) -> Iterator[str]:
+def running_server(env: dict[str, str], log: Path, cache_seconds: float = 0.0) -> Iterator[str]:
     """The base URL of a served API; the process is stopped afterwards."""
     port = free_port()
     full = {k: v for k, v in os.environ.items() if not k.startswith(("INVOICE_", "OPENAI_"))}
     full |= env
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "invoice_assets.cli", "serve", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "invoice_assets.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--readiness-cache-seconds",
+                str(cache_seconds),
+            ],
             cwd=REPO,
             env=full,
             stdout=out,

@@ -323,3 +323,17 @@ def test_readiness_turns_503_when_the_queue_is_stuck(tmp_path: Path) -> None:
     assert ready.json()["failing_checks"] == ["queue"]
     assert ready.json()["checks"]["queue"]["stuck"] is True
     assert ready.json()["checks"]["queue"]["depth"] == 1
+
+
+def test_readiness_answers_are_reused_for_the_cache_interval(tmp_path: Path) -> None:
+    thresholds = tmp_path / "thresholds.yaml"
+    original = (Path(__file__).resolve().parents[2] / "config" / "thresholds.yaml").read_text()
+    thresholds.write_text(original, encoding="utf-8")
+    env = {"INVOICE_HOME": str(tmp_path / "home"), "INVOICE_THRESHOLDS_FILE": str(thresholds)}
+    with running_server(env, tmp_path / "server.log", cache_seconds=60) as base:
+        assert httpx.get(f"{base}/health/ready", timeout=10).status_code == 200
+        thresholds.write_text(original.replace("SEVERE_RATIO: 0.20", "SEVERE_RATIO: 0.01"))
+
+        cached = httpx.get(f"{base}/health/ready", timeout=10)
+
+    assert cached.status_code == 200  # within the interval the previous answer stands
