@@ -7,7 +7,6 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from sqlalchemy import create_engine, text
 
 from invoice_assets.definitions import build_definitions, build_resources
 from invoice_assets.demo import generate_demo
@@ -21,6 +20,7 @@ from invoice_assets.sensors import (
 )
 from tests.assets.helpers import store_for
 from tests.conftest import put_smoke_fixtures
+from tests.instance_helpers import make_stuck_run
 
 
 @pytest.fixture
@@ -67,22 +67,8 @@ def test_the_inbox_sensor_requests_new_days_once_and_again_after_a_change(env, i
     assert third.run_requests[0].run_key != first.run_requests[1].run_key
 
 
-def _make_stuck_run(instance: dg.DagsterInstance, minutes: int) -> str:
-    run = instance.add_run(
-        dg.DagsterRun(job_name="daily_invoices", status=dg.DagsterRunStatus.STARTED)
-    )
-    engine = create_engine(f"sqlite:///{instance.root_directory}/history/runs.db")
-    with engine.begin() as conn:
-        conn.execute(
-            text("UPDATE runs SET update_timestamp = datetime('now', :ago) WHERE run_id = :run_id"),
-            {"ago": f"-{minutes} minutes", "run_id": run.run_id},
-        )
-    engine.dispose()
-    return run.run_id
-
-
 def test_a_run_without_events_for_stuck_minutes_raises_one_critical_alert(env, instance) -> None:
-    stuck = _make_stuck_run(instance, minutes=30)
+    stuck = make_stuck_run(instance, minutes=30)
     instance.add_run(dg.DagsterRun(job_name="daily_invoices", status=dg.DagsterRunStatus.STARTED))
     store = store_for(env)
     store.ensure_schema()

@@ -21,7 +21,7 @@ from pathlib import Path
 import dagster as dg
 import psycopg2
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from invoice_assets.definitions import build_resources
 from invoice_assets.domain.digest import digest_alerts
@@ -36,6 +36,7 @@ from resources.thresholds import load_thresholds
 from tests.api.server import free_port
 from tests.assets.helpers import graph_assets, materialize_day, store_for
 from tests.conftest import PG_ADMIN, REPO, SMOKE, put_smoke_fixtures
+from tests.instance_helpers import make_stuck_run
 from tests.resources.test_openai_extractor import KEY, tiny_pdf, tiny_png
 from tests.webhook import Receiver
 
@@ -434,20 +435,6 @@ class _ReceiverOn(Receiver):
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
 
-def _stuck_run(instance: dg.DagsterInstance, minutes: int) -> str:
-    run = instance.add_run(
-        dg.DagsterRun(job_name="daily_invoices", status=dg.DagsterRunStatus.STARTED)
-    )
-    engine = create_engine(f"sqlite:///{instance.root_directory}/history/runs.db")
-    with engine.begin() as conn:
-        conn.execute(
-            text("UPDATE runs SET update_timestamp = datetime('now', :ago) WHERE run_id = :run_id"),
-            {"ago": f"-{minutes} minutes", "run_id": run.run_id},
-        )
-    engine.dispose()
-    return run.run_id
-
-
 def test_an_alert_raised_while_the_webhook_is_down_is_delivered_by_a_later_sensor_tick(
     tmp_path: Path, sqlite_env: dict[str, str], apply_env
 ) -> None:
@@ -455,7 +442,7 @@ def test_an_alert_raised_while_the_webhook_is_down_is_delivered_by_a_later_senso
     env = apply_env(sqlite_env | {"INVOICE_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{port}/hook"})
     (tmp_path / "dagster").mkdir()
     with dg.DagsterInstance.local_temp(str(tmp_path / "dagster")) as instance:
-        stuck = _stuck_run(instance, minutes=30)
+        stuck = make_stuck_run(instance, minutes=30)
 
         def tick(cursor: str | None) -> str | None:
             with dg.build_sensor_context(
