@@ -43,6 +43,7 @@ from sqlalchemy.engine import Connection
 from resources import store_schema as s
 from resources.store_ops import StoreOps
 
+INSERT_CHUNK_ROWS = 20_000
 _ENGINES: dict[str, Engine] = {}
 _SCHEMA_READY: set[str] = set()  # URLs whose schema this process already created or checked
 _ENGINE_LOCK = Lock()
@@ -217,11 +218,15 @@ class InvoiceStore(StoreOps, dg.ConfigurableResource):
     def _bulk_insert(self, conn: Connection, name: str, frame: pd.DataFrame) -> None:
         table = s.STAGE_TABLES[name]
         columns = [c.name for c in table.columns]
-        rows = _records(_integer_columns(frame, table), columns)
-        if self.backend == "postgresql":
-            _copy_rows(conn, name, columns, rows)
-        else:
-            conn.execute(insert(table), rows)
+        frame = _integer_columns(frame, table)
+        # Chunks keep the DB-API rows of a large partition from all living in memory at once
+        # (1M invoices as one list of dicts needed ~18 GiB); the transaction is still one.
+        for start in range(0, len(frame), INSERT_CHUNK_ROWS):
+            rows = _records(frame.iloc[start : start + INSERT_CHUNK_ROWS], columns)
+            if self.backend == "postgresql":
+                _copy_rows(conn, name, columns, rows)
+            else:
+                conn.execute(insert(table), rows)
 
     def read_stage(self, name: str, days: Sequence[str]) -> pd.DataFrame:
         """Rows of a stage table for ``days``, with the column types of the schema."""
