@@ -57,10 +57,6 @@ def keyed_view(invoices: pd.DataFrame) -> pd.DataFrame:
     return invoices.reset_index(drop=True)
 
 
-def rate(numerator: float, denominator: float) -> float:
-    return float(numerator) / float(denominator) if denominator else 0.0
-
-
 def md_counts(counts: pd.Series | dict, key: str, value: str) -> dg.MetadataValue:
     """A two-column markdown table (e.g. error code → count)."""
     items = counts.items() if isinstance(counts, dict) else counts.to_dict().items()

@@ -40,6 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
+from invoice_assets.domain.records import source_name
 from resources import store_schema as s
 from resources.store_ops import StoreOps
 
@@ -123,11 +124,6 @@ def _as_utc(value: Any) -> Any:
     if isinstance(value, datetime) and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
-
-
-def _storable(text: str) -> str:
-    """A path as text any store can hold (undecodable file-name bytes become ``\\xNN``)."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 @dataclass(frozen=True)
@@ -294,7 +290,7 @@ class InvoiceStore(StoreOps, dg.ConfigurableResource):
                         insert(q).values(
                             day=day,
                             file_name=e.file_name,
-                            path=_storable(e.path),
+                            path=source_name(e.path),
                             sha256=e.sha256,
                             size_bytes=e.size_bytes,
                             status="received",
@@ -311,7 +307,7 @@ class InvoiceStore(StoreOps, dg.ConfigurableResource):
                         .values(
                             sha256=e.sha256,
                             size_bytes=e.size_bytes,
-                            path=_storable(e.path),
+                            path=source_name(e.path),
                             status="received",
                             updated_at=now,
                         )

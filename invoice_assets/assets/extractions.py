@@ -11,6 +11,7 @@ import dagster as dg
 import pandas as pd
 
 from invoice_assets.checks.expectations import EXTRACTIONS_CHECK, extractions_expectations
+from invoice_assets.domain.arrays import rate
 from invoice_assets.domain.records import (
     InboxItem,
     ItemError,
@@ -19,7 +20,7 @@ from invoice_assets.domain.records import (
     sniff_kind,
 )
 from invoice_assets.partitions import daily_partitions, partition_days
-from invoice_assets.stage import KINDS, OWNERS, keyed_view, md_counts, rate
+from invoice_assets.stage import KINDS, OWNERS, keyed_view, md_counts
 from resources.extractor import ExtractedItem, InboxExtractor
 from resources.inbox import InboxResource
 from resources.openai_extractor import ExtractionCache, OpenAIExtractor

@@ -9,9 +9,10 @@ import dagster as dg
 import pandas as pd
 
 from invoice_assets.checks.smoke import SMOKE_CHECK, smoke_expectations
+from invoice_assets.domain.arrays import rate
 from invoice_assets.domain.incidents import build_incidents, reconcile_incidents
 from invoice_assets.partitions import daily_partitions, partition_days
-from invoice_assets.stage import KINDS, OWNERS, md_counts, rate, read_aligned, read_invoices
+from invoice_assets.stage import KINDS, OWNERS, md_counts, read_aligned, read_invoices
 from resources.market_data import MarketDataResource
 from resources.store import InvoiceStore, utcnow
 from resources.thresholds import ThresholdsResource

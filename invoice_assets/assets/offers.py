@@ -3,9 +3,10 @@
 import dagster as dg
 
 from invoice_assets.checks.expectations import OFFERS_CHECK, offers_expectations
+from invoice_assets.domain.arrays import rate
 from invoice_assets.domain.pricing import price_offers
 from invoice_assets.partitions import daily_partitions, partition_days
-from invoice_assets.stage import KINDS, OWNERS, keyed, md_counts, rate, read_aligned, read_invoices
+from invoice_assets.stage import KINDS, OWNERS, keyed, md_counts, read_aligned, read_invoices
 from resources.market_data import MarketDataResource
 from resources.store import InvoiceStore
 from resources.thresholds import ThresholdsResource

@@ -8,10 +8,11 @@ import json
 import dagster as dg
 import pandas as pd
 
+from invoice_assets.domain.arrays import rate
 from invoice_assets.domain.pipeline import assess
 from invoice_assets.domain.validation import issues_by_invoice, validate_invoices
 from invoice_assets.partitions import daily_partitions, partition_days
-from invoice_assets.stage import KINDS, OWNERS, keyed, rate, read_invoices, read_line_items
+from invoice_assets.stage import KINDS, OWNERS, keyed, read_invoices, read_line_items
 from resources.market_data import MarketDataResource
 from resources.store import InvoiceStore
 from resources.thresholds import ThresholdsResource

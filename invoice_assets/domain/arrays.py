@@ -19,3 +19,8 @@ def first_match(
         out[take] = label
         decided |= take
     return out
+
+
+def rate(numerator: float, denominator: float) -> float:
+    """numerator / denominator as a float, 0.0 on a zero denominator (the SPEC's rule for rates)."""
+    return float(numerator) / float(denominator) if denominator else 0.0

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from invoice_assets.domain.arrays import rate
+
 if TYPE_CHECKING:
     from resources.thresholds import Thresholds
 
@@ -20,16 +22,12 @@ class AlertSpec:
     context: dict[str, Any]
 
 
-def _rate(numerator: float, denominator: float) -> float:
-    return float(numerator) / float(denominator) if denominator else 0.0
-
-
 def digest_alerts(counts: dict[str, int], t: Thresholds) -> list[AlertSpec]:
     """Alerts for ``counts`` with keys incidents, calc_bug_incidents, extraction_attempted,
     extraction_exhausted, stuck_items, recompute_limit_exceeded."""
     a = t.Alert
     out: list[AlertSpec] = []
-    bug_rate = _rate(counts.get("calc_bug_incidents", 0), counts.get("incidents", 0))
+    bug_rate = rate(counts.get("calc_bug_incidents", 0), counts.get("incidents", 0))
     if counts.get("incidents", 0) and bug_rate >= a.BUG_REPORT_RATE:
         out.append(
             AlertSpec(
@@ -39,7 +37,7 @@ def digest_alerts(counts: dict[str, int], t: Thresholds) -> list[AlertSpec]:
                 {"rate": bug_rate, "calc_bug_incidents": counts.get("calc_bug_incidents", 0)},
             )
         )
-    exhausted = _rate(counts.get("extraction_exhausted", 0), counts.get("extraction_attempted", 0))
+    exhausted = rate(counts.get("extraction_exhausted", 0), counts.get("extraction_attempted", 0))
     if counts.get("extraction_attempted", 0) and exhausted >= a.EXHAUSTED_RATE:
         out.append(
             AlertSpec(

@@ -15,6 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from invoice_assets.domain.arrays import rate
+
 ACTIONS = frozenset(
     {"VERIFIED_OCR", "VERIFIED_LOGIC", "ACCEPTED_ROUNDING", "ESCALATED", "NO_ACTION_REQUIRED"}
 )
@@ -108,10 +110,6 @@ def _finite(value: float) -> bool:
         return False
 
 
-def _rate(numerator: float, denominator: float) -> float:
-    return float(numerator) / float(denominator) if denominator else 0.0
-
-
 def feedback_stats(incidents: pd.DataFrame) -> dict[str, Any]:
     """Accuracy and coverage over ``status``, ``action_class``, ``has_feedback``,
     ``was_hint_correct`` and ``resolution_time_seconds`` columns."""
@@ -123,7 +121,7 @@ def feedback_stats(incidents: pd.DataFrame) -> dict[str, Any]:
         times = pd.to_numeric(group["resolution_time_seconds"], errors="coerce").dropna()
         per_class[str(action_class)] = {
             "feedback_count": len(group),
-            "accuracy": _rate(group["was_hint_correct"].astype(bool).sum(), len(group)),
+            "accuracy": rate(group["was_hint_correct"].astype(bool).sum(), len(group)),
             "mean_resolution_time_seconds": float(times.mean()) if len(times) else 0.0,
         }
     resolved_with_fb = int((resolved & incidents["has_feedback"].astype(bool)).sum())
@@ -131,7 +129,7 @@ def feedback_stats(incidents: pd.DataFrame) -> dict[str, Any]:
         "incident_count": len(incidents),
         "resolved_count": int(resolved.sum()),
         "feedback_count": len(with_fb),
-        "hint_accuracy_rate": _rate(correct.sum(), len(with_fb)),
-        "feedback_coverage": _rate(resolved_with_fb, int(resolved.sum())),
+        "hint_accuracy_rate": rate(correct.sum(), len(with_fb)),
+        "feedback_coverage": rate(resolved_with_fb, int(resolved.sum())),
         "by_action_class": per_class,
     }

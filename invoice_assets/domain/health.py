@@ -15,16 +15,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from invoice_assets.domain.arrays import rate
+
 if TYPE_CHECKING:
     from resources.thresholds import Thresholds
 
 HISTOGRAM_EDGES = (0.0, 0.02, 0.05, 0.10, 0.20, np.inf)
 HISTOGRAM_LABELS = ("0-2%", "2-5%", "5-10%", "10-20%", "20%+")
 TOP_N = 5
-
-
-def _rate(numerator: float, denominator: float) -> float:
-    return float(numerator) / float(denominator) if denominator else 0.0
 
 
 def window_counts(invoices: pd.DataFrame, incidents: pd.DataFrame) -> dict[str, Any]:
@@ -41,9 +39,9 @@ def window_counts(invoices: pd.DataFrame, incidents: pd.DataFrame) -> dict[str, 
         "s1_count": s1,
         "s2_count": s2,
         "ocr_suspect_count": ocr,
-        "s1_rate": _rate(s1, s1 + s2),
-        "ocr_suspect_rate": _rate(ocr, mismatch),
-        "mismatch_rate": _rate(mismatch, total),
+        "s1_rate": rate(s1, s1 + s2),
+        "ocr_suspect_rate": rate(ocr, mismatch),
+        "mismatch_rate": rate(mismatch, total),
     }
 
 
@@ -82,20 +80,20 @@ DRIFT_METRICS = {
 
 def drift(current: dict[str, Any], previous: dict[str, Any], t: Thresholds) -> dict[str, dict]:
     out = {}
-    for name, (count, rate) in DRIFT_METRICS.items():
+    for name, (count, rate_key) in DRIFT_METRICS.items():
         out[name] = {
             "triggered": drift_triggered(
                 current["total_invoices"],
                 current[count],
                 previous[count],
-                current[rate],
-                previous[rate],
+                current[rate_key],
+                previous[rate_key],
                 t,
             ),
             "current_count": current[count],
             "previous_count": previous[count],
-            "current_rate": current[rate],
-            "previous_rate": previous[rate],
+            "current_rate": current[rate_key],
+            "previous_rate": previous[rate_key],
         }
     return out
 

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from invoice_assets.domain.arrays import rate
+
 PERCENTILES = (50, 95, 99)
 
 
@@ -32,10 +34,6 @@ def nearest_rank(values: pd.Series | np.ndarray, percentile: float) -> float:
 
 def latency(values: pd.Series | np.ndarray) -> dict[str, float]:
     return {f"p{p}": nearest_rank(values, p) for p in PERCENTILES}
-
-
-def _rate(numerator: float, denominator: float) -> float:
-    return float(numerator) / float(denominator) if denominator else 0.0
 
 
 def _iso(moment: datetime) -> str:
@@ -94,11 +92,11 @@ def run_summary(
             "feedback_count": feedback,
         },
         "rates": {
-            "mismatch_rate": _rate(mismatch, len(invoices)),
-            "s1_rate": _rate(s1, n_inc),
-            "ocr_suspect_rate": _rate(ocr, n_inc),
-            "feedback_coverage": _rate(feedback, resolved),
-            "hint_accuracy_rate": _rate(correct, feedback),
+            "mismatch_rate": rate(mismatch, len(invoices)),
+            "s1_rate": rate(s1, n_inc),
+            "ocr_suspect_rate": rate(ocr, n_inc),
+            "feedback_coverage": rate(feedback, resolved),
+            "hint_accuracy_rate": rate(correct, feedback),
         },
         "latency": {
             "pipeline_total_ms": latency(invoices["pipeline_total_ms"]),
