@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
+import pandas as pd
 
 
 def first_match(
@@ -12,15 +15,73 @@ def first_match(
 ) -> np.ndarray:
     """Per row, the label of the first true condition (an object array; ``default`` if none)."""
     n = len(conditions[0]) if conditions else 0
-    out = np.full(n, default, dtype=object)
-    decided = np.zeros(n, dtype=bool)
-    for condition, label in zip(conditions, labels, strict=True):
-        take = np.asarray(condition, dtype=bool) & ~decided
-        out[take] = label
-        decided |= take
-    return out
+    choice = np.full(n, len(labels), dtype=np.intp)  # index of the label; the last is default
+    for index in range(len(conditions) - 1, -1, -1):  # later conditions first: the first wins
+        choice[np.asarray(conditions[index], dtype=bool)] = index
+    return np.array([*labels, default], dtype=object)[choice]
+
+
+def row_codes(columns: Sequence[np.ndarray]) -> np.ndarray:
+    """One integer per row naming its combination of values across ``columns`` (0, 1, … in order
+    of first appearance; nulls are a value). Hashes each column once instead of tuples of rows."""
+    n = len(columns[0]) if len(columns) else 0
+    key, span = np.zeros(n, dtype="int64"), 1
+    for column in columns:
+        values = np.asarray(column)
+        if values.dtype.kind in "iu" and n and values.min() >= -1:  # already codes (-1 = null)
+            codes, size = values.astype("int64") + 1, int(values.max()) + 2
+        else:
+            codes, distinct = pd.factorize(values, use_na_sentinel=False)
+            size = len(distinct)
+        if span * size >= 2**62:  # keep the mixed-radix key inside int64
+            key, distinct = pd.factorize(key)
+            span = len(distinct)
+        key, span = key * size + codes, span * size
+    return pd.factorize(key)[0].astype("int64")
+
+
+def first_rows(codes: np.ndarray) -> np.ndarray:
+    """For codes 0..k-1, the first row holding each code."""
+    first = np.full(int(codes.max()) + 1 if len(codes) else 0, len(codes), dtype="int64")
+    np.minimum.at(first, codes, np.arange(len(codes), dtype="int64"))
+    return first
 
 
 def rate(numerator: float, denominator: float) -> float:
     """numerator / denominator as a float, 0.0 on a zero denominator (the SPEC's rule for rates)."""
     return float(numerator) / float(denominator) if denominator else 0.0
+
+
+def objects(values: np.ndarray) -> pd.Series:
+    """An object-dtype column: pandas would otherwise infer its ``str`` dtype from an array of
+    strings, converting every value (and every later comparison) at ~0.5 µs a row."""
+    return pd.Series(values, dtype="object", copy=False)
+
+
+def decode(codes: np.ndarray, uniques: np.ndarray) -> np.ndarray:
+    """``uniques[codes]`` as an object array, None where the code is -1 (null)."""
+    table = np.empty(len(uniques) + 1, dtype=object)
+    table[:-1] = uniques
+    return table[codes]
+
+
+def labels(values: pd.Series) -> np.ndarray:
+    """The values of a categorical series as an object array with None for missing."""
+    return decode(values.cat.codes.to_numpy(), values.cat.categories.to_numpy(dtype=object))
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many small documents at once.
+
+    Tens of thousands of new dicts and lists trigger repeated collections that walk every live
+    container (~40 % of building incident documents for 1M invoices). The documents hold no
+    reference cycles, so nothing is lost; the collector is resumed (if it was on) afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from invoice_assets.domain.market import MarketData
+from invoice_assets.domain.market import MarketData, factorized
 
 
 def _present(values: pd.Series) -> np.ndarray:
@@ -17,15 +17,37 @@ def _present(values: pd.Series) -> np.ndarray:
 
 
 def invoice_period(invoices: pd.DataFrame) -> pd.Series:
-    """The billing month: ``invoice_period``, else the month of ``invoice_date``."""
-    from_date = invoices["invoice_date"].astype("object").str.slice(0, 7)
-    return invoices["invoice_period"].astype("object").fillna(from_date)
+    """The billing month: ``invoice_period``, else the month of ``invoice_date``.
+
+    A categorical series (a partition has a few months); the date is sliced only where the
+    period is missing.
+    """
+    codes, months = factorized(invoices["invoice_period"])
+    codes = codes.astype("int64")
+    missing = np.flatnonzero(codes < 0)
+    categories = {month: i for i, month in enumerate(months.tolist())}
+    if len(missing):
+        dates = invoices["invoice_date"].to_numpy(dtype=object)[missing]
+        for row, date in zip(missing.tolist(), dates.tolist(), strict=True):
+            if isinstance(date, str):
+                codes[row] = categories.setdefault(date[:7], len(categories))
+    return pd.Series(
+        pd.Categorical.from_codes(codes, categories=pd.Index(list(categories), dtype=object)),
+        index=invoices.index,
+    )
 
 
-def current_breakdown(invoices: pd.DataFrame, market: MarketData) -> pd.DataFrame:
-    """Energy, distribution, demand, BTV, VAT and their sum as printed (or derived) per invoice."""
+def current_breakdown(
+    invoices: pd.DataFrame,
+    market: MarketData,
+    rates: tuple[np.ndarray, np.ndarray] | None = None,
+) -> pd.DataFrame:
+    """Energy, distribution, demand, BTV, VAT and their sum as printed (or derived) per invoice.
+
+    ``rates`` are the (BTV, VAT) rates per invoice when the caller already has them.
+    """
     kwh = invoices["consumption_kwh"].to_numpy()
-    btv_rate, vat_rate = market.tax.rates_for(invoices["tariff_group"])
+    btv_rate, vat_rate = rates or market.tax.rates_for(invoices["tariff_group"])
     with np.errstate(all="ignore"):
         energy = np.where(
             _present(invoices["energy_total_tl"]),

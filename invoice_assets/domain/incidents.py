@@ -10,11 +10,13 @@ person, resolution, feedback) are never produced here, so the store keeps them.
 from __future__ import annotations
 
 import hashlib
+from hashlib import sha256
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from invoice_assets.domain.arrays import collector_paused, first_rows, objects, row_codes
 from invoice_assets.domain.flags import INCIDENT_SEVERITIES
 from invoice_assets.domain.hints import build_hint, confidence_note, mismatch_action_class
 from invoice_assets.domain.mismatch import mismatch_infos
@@ -64,28 +66,39 @@ def build_incidents(
 ) -> pd.DataFrame:
     """Incident rows (``INCIDENT_COLUMNS`` plus ``row``) for invoices with an S1/S2 flag.
 
-    Decisions are vectorised; only the per-incident documents (hint, mismatch_info) are built in
-    Python, from a few columns, with each distinct hint computed once.
+    Decisions are vectorised; the per-incident documents are assembled column by column, each
+    distinct hint and confidence note built once, so the per-incident Python work is only
+    putting the pieces of one document together.
     """
     serious = flags[flags["severity"].isin(INCIDENT_SEVERITIES)]
     if serious.empty:
         return pd.DataFrame(columns=["row", *INCIDENT_COLUMNS])
+    with collector_paused():
+        return _incident_rows(invoices, breakdown, mismatch, serious, t, tenant)
+
+
+def _incident_rows(
+    invoices: pd.DataFrame,
+    breakdown: pd.DataFrame,
+    mismatch: pd.DataFrame,
+    serious: pd.DataFrame,
+    t: Thresholds,
+    tenant: str,
+) -> pd.DataFrame:
     flag_rows = serious["row"].to_numpy()  # ordered by (row, priority)
-    first = np.r_[True, flag_rows[1:] != flag_rows[:-1]]
+    flag_names = serious["flag"].to_numpy()
+    first = np.flatnonzero(np.r_[True, flag_rows[1:] != flag_rows[:-1]])
     rows = flag_rows[first]
-    primary = serious["flag"].to_numpy()[first]
-    severity = serious["severity"].to_numpy()[first]
-    secondary: dict[int, list[str]] = {}
-    for row, flag in zip(
-        flag_rows[~first].tolist(), serious["flag"].to_numpy()[~first], strict=True
-    ):
-        secondary.setdefault(row, []).append(flag)
+    primary = flag_names[first]
+    all_flags = flag_names.tolist()
+    ends = np.r_[first[1:], len(all_flags)].tolist()
+    secondary = [all_flags[s + 1 : e] for s, e in zip(first.tolist(), ends, strict=True)]
 
     def column(frame: pd.DataFrame, name: str) -> np.ndarray:
         return frame[name].to_numpy()[rows]
 
     action = mismatch_action_class(mismatch.iloc[rows], t)
-    keys = column(invoices, "invoice_key")
+    keys = column(invoices, "invoice_key").tolist()
     facts = pd.DataFrame(
         {
             "has_mismatch": column(mismatch, "has_mismatch"),
@@ -93,52 +106,87 @@ def build_incidents(
             "computed_total_tl": column(breakdown, "computed_total_tl"),
             "mismatch_delta": column(mismatch, "mismatch_delta"),
             "mismatch_ratio": column(mismatch, "mismatch_ratio"),
-            "mismatch_severity": column(mismatch, "mismatch_severity"),
-            "delta_reason_candidate": column(mismatch, "delta_reason_candidate"),
-            "suspect_reason": column(mismatch, "suspect_reason"),
+            "mismatch_severity": objects(column(mismatch, "mismatch_severity")),
+            "delta_reason_candidate": objects(column(mismatch, "delta_reason_candidate")),
+            "suspect_reason": objects(column(mismatch, "suspect_reason")),
         }
     )
-    infos = mismatch_infos(facts)
-    reasons = [r if isinstance(r, str) else None for r in facts["delta_reason_candidate"].tolist()]
-    confidences = zip(
-        column(invoices, "conf_consumption_kwh").tolist(),
-        column(invoices, "conf_current_active_unit_price_tl_per_kwh").tolist(),
-        column(invoices, "conf_invoice_total_with_vat_tl").tolist(),
-        strict=True,
-    )
-    suppliers = column(invoices, "supplier")
-    error_codes = column(invoices, "error_code")
-    hints: dict[tuple[str, str, object], dict] = {}
-    records = []
-    for i, (conf, info, reason) in enumerate(zip(confidences, infos, reasons, strict=True)):
-        flag, key = str(primary[i]), str(keys[i])
-        base = hints.get((flag, str(action[i]), reason))
-        if base is None:
-            base = hints[(flag, str(action[i]), reason)] = build_hint(
-                flag, str(action[i]), reason, ""
-            )
-        hint = {
-            **base,
-            "recommended_checks": list(base["recommended_checks"]),
-            "confidence_note": confidence_note(*conf),
+    hints = _hints(primary, action, facts["delta_reason_candidate"].to_numpy(), invoices, rows)
+    error_codes = np.full(len(rows), None, dtype=object)
+    failed = primary == "EXTRACTION_FAILED"
+    error_codes[failed] = column(invoices, "error_code")[failed]
+    flag_list = primary.tolist()
+    return pd.DataFrame(
+        {
+            "row": rows.astype("int64"),
+            "dedupe_key": objects(
+                np.array(
+                    [
+                        sha256(f"{tenant}|{k}|{f}".encode()).hexdigest()  # = dedupe_key()
+                        for k, f in zip(keys, flag_list, strict=True)
+                    ],
+                    dtype=object,
+                )
+            ),
+            "invoice_key": objects(np.array(keys, dtype=object)),
+            "supplier": objects(column(invoices, "supplier").astype(object)),
+            "severity": objects(serious["severity"].to_numpy()[first].astype(object)),
+            "primary_flag": objects(primary.astype(object)),
+            "secondary_flags": _object_column(secondary),
+            "action_class": objects(np.array([h["action_class"] for h in hints], dtype=object)),
+            "action_hint": _object_column(hints),
+            "mismatch_info": _object_column(mismatch_infos(facts)),
+            "error_code": objects(error_codes),
         }
-        row = int(rows[i])
-        records.append(
-            (
-                row,
-                dedupe_key(tenant, key, flag),
-                key,
-                suppliers[i],
-                str(severity[i]),
-                flag,
-                secondary.get(row, []),
-                hint["action_class"],
-                hint,
-                info,
-                error_codes[i] if flag == "EXTRACTION_FAILED" else None,
-            )
+    )
+
+
+def _label(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _object_column(values: list) -> pd.Series:
+    """A column of Python objects (lists, dicts, None) without numpy nesting them."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return objects(out)
+
+
+def _hints(
+    primary: np.ndarray,
+    action: np.ndarray,
+    reasons: np.ndarray,
+    invoices: pd.DataFrame,
+    rows: np.ndarray,
+) -> list[dict]:
+    """The action_hint document of each incident: each distinct (flag, action, reason) hint and
+    each distinct confidence note is built once, then every incident gets its own copy."""
+    combo_codes = row_codes([primary, action, reasons])
+    bases = [
+        build_hint(str(primary[i]), str(action[i]), _label(reasons[i]), "")
+        for i in first_rows(combo_codes).tolist()
+    ]
+    confidences = [
+        invoices[name].to_numpy(dtype="float64")[rows]
+        for name in (
+            "conf_consumption_kwh",
+            "conf_current_active_unit_price_tl_per_kwh",
+            "conf_invoice_total_with_vat_tl",
         )
-    return pd.DataFrame.from_records(records, columns=["row", *INCIDENT_COLUMNS])
+    ]
+    note_codes = row_codes(confidences)
+    notes = [
+        confidence_note(*(float(c[i]) for c in confidences))
+        for i in first_rows(note_codes).tolist()
+    ]
+    return [
+        {
+            **bases[c],
+            "recommended_checks": list(bases[c]["recommended_checks"]),
+            "confidence_note": notes[n],
+        }
+        for c, n in zip(combo_codes.tolist(), note_codes.tolist(), strict=True)
+    ]
 
 
 STATE_COLUMNS = (

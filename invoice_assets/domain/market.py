@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from invoice_assets.domain.arrays import decode, first_rows, row_codes
+
 _TR_ASCII = str.maketrans("ıİşŞğĞüÜöÖçÇ", "iIsSgGuUoOcC")
 TARIFF_KEYS = ("tariff_group", "voltage_level", "tariff_term")
 
@@ -19,14 +21,24 @@ def _normalise_one(value: object) -> str:
     return str(value).translate(_TR_ASCII).strip().lower().replace(" ", "_")
 
 
-def normalise_label(values: pd.Series) -> pd.Series:
-    """Tariff labels compared case- and diacritic-insensitively (``Tarımsal`` = ``tarimsal``).
-
-    Normalises each distinct label once (a partition has a handful), then maps them back.
-    """
+def factorized(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, uniques)`` of a label column; code -1 is null. Free for a categorical column."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy(), values.cat.categories.to_numpy(dtype=object)
     codes, uniques = pd.factorize(values.astype("object"), use_na_sentinel=True)
-    labels = np.array([_normalise_one(u) for u in uniques] + [None], dtype=object)
-    return pd.Series(labels[codes], index=values.index, dtype="object")
+    return codes, np.asarray(uniques, dtype=object)
+
+
+def normalised_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, labels)``: each distinct label normalised once (a partition has a handful)."""
+    codes, uniques = factorized(values)
+    return codes, np.array([_normalise_one(u) for u in uniques], dtype=object)
+
+
+def normalise_label(values: pd.Series) -> pd.Series:
+    """Tariff labels compared case- and diacritic-insensitively (``Tarımsal`` = ``tarimsal``)."""
+    codes, labels = normalised_codes(values)
+    return pd.Series(decode(codes, labels), index=values.index, dtype="object")
 
 
 @dataclass(frozen=True)
@@ -39,10 +51,10 @@ class TaxRates:
     vat_by_group: dict[str, float] = field(default_factory=dict)
 
     def rates_for(self, tariff_group: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-        group = normalise_label(tariff_group)
-        btv = group.map(self.btv_by_group).astype("float64").fillna(self.btv_default)
-        vat = group.map(self.vat_by_group).astype("float64").fillna(self.vat_default)
-        return btv.to_numpy(), vat.to_numpy()
+        codes, groups = normalised_codes(tariff_group)
+        btv = [self.btv_by_group.get(g, self.btv_default) for g in groups] + [self.btv_default]
+        vat = [self.vat_by_group.get(g, self.vat_default) for g in groups] + [self.vat_default]
+        return np.array(btv, dtype="float64")[codes], np.array(vat, dtype="float64")[codes]
 
 
 @dataclass(frozen=True)
@@ -57,7 +69,7 @@ class MarketData:
     def month_prices(self, period: pd.Series) -> pd.DataFrame:
         """PTF, YEKDEM and source for each invoice period (NaN/None where no row exists)."""
         table = self.prices.drop_duplicates("month", keep="last").set_index("month")
-        codes, months = pd.factorize(period.astype("object"), use_na_sentinel=True)
+        codes, months = factorized(period)
         found = table.reindex(pd.Index(months, dtype="object"))  # one lookup per distinct month
 
         def spread(values: np.ndarray, fill: object, dtype: str) -> np.ndarray:
@@ -69,7 +81,9 @@ class MarketData:
                 "yekdem_tl_per_mwh": spread(
                     found["yekdem_tl_per_mwh"].to_numpy(), np.nan, "float64"
                 ),
-                "price_source": spread(found["source"].to_numpy(), None, "object"),
+                "price_source": pd.Series(
+                    spread(found["source"].to_numpy(), None, "object"), dtype="object"
+                ),
             }
         )
 
@@ -77,22 +91,35 @@ class MarketData:
         """Tariff-table distribution price (TL/kWh) valid at each invoice period, NaN if none.
 
         The as-of lookup runs once per distinct (tariff, period) combination, then is spread
-        back to the invoices: a day holds a handful of combinations, not one per invoice.
+        back to the invoices: a day holds a handful of combinations, not one per invoice. Rows
+        are grouped by one integer key built from the label codes, so no string is hashed per row.
         """
         n = len(invoices)
         out = np.full(n, np.nan)
         if n == 0 or self.tariffs.empty:
             return out
-        keys = pd.DataFrame({k: normalise_label(invoices[k]) for k in TARIFF_KEYS})
-        keys["period"] = period.astype("object").to_numpy()
-        combos = keys.drop_duplicates().dropna().reset_index(drop=True)
+        labelled = [normalised_codes(invoices[k]) for k in TARIFF_KEYS]
+        period_codes, months = factorized(period)
+        key = row_codes([codes for codes, _ in labelled] + [period_codes])
+        first = first_rows(key)  # one representative row per combination
+        combo_count = len(first)
+
+        def labels(codes: np.ndarray, uniques: np.ndarray) -> np.ndarray:
+            return decode(codes[first], uniques)
+
+        combos = pd.DataFrame(
+            {k: labels(c, u) for k, (c, u) in zip(TARIFF_KEYS, labelled, strict=True)}
+        ).astype("object")
+        combos["period"] = pd.Series(labels(period_codes, months), dtype="object")
+        combos["combo"] = np.arange(combo_count)
+        combos = combos.dropna()
         if combos.empty:
             return out
         combos["at"] = pd.to_datetime(combos["period"] + "-01", errors="coerce", format="%Y-%m-%d")
         combos = combos.dropna(subset=["at"])
         table = self.tariffs.copy()
-        for key in TARIFF_KEYS:
-            table[key] = normalise_label(table[key])
+        for name in TARIFF_KEYS:
+            table[name] = normalise_label(table[name])
         table["at"] = pd.to_datetime(table["valid_from"])
         merged = pd.merge_asof(
             combos.sort_values("at"),
@@ -101,7 +128,6 @@ class MarketData:
             by=list(TARIFF_KEYS),
             direction="backward",
         )
-        lookup = merged.set_index([*TARIFF_KEYS, "period"])["dist_tl_per_kwh"]
-        lookup = lookup[~lookup.index.duplicated()]
-        index = pd.MultiIndex.from_frame(keys[[*TARIFF_KEYS, "period"]])
-        return lookup.reindex(index).to_numpy(dtype="float64", na_value=np.nan)
+        price = np.full(combo_count, np.nan)
+        price[merged["combo"].to_numpy()] = merged["dist_tl_per_kwh"].to_numpy(dtype="float64")
+        return price[key]

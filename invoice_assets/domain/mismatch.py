@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from invoice_assets.domain.arrays import first_match
+from invoice_assets.domain.arrays import first_match, objects
 from invoice_assets.domain.records import KEY_FIELDS
 
 if TYPE_CHECKING:
@@ -39,7 +39,8 @@ REASONS = (  # first match wins, in this order; UNKNOWN when nothing else fits
 
 def min_key_confidence(invoices: pd.DataFrame) -> np.ndarray:
     """The lowest confidence among consumption, unit price and invoice total."""
-    return invoices[[f"conf_{name}" for name in KEY_FIELDS]].min(axis=1).to_numpy()
+    columns = [invoices[f"conf_{name}"].to_numpy(dtype="float64") for name in KEY_FIELDS]
+    return np.fmin.reduce(columns)  # NaN only where every confidence is missing
 
 
 def assess_mismatch(
@@ -88,9 +89,9 @@ def assess_mismatch(
             "has_mismatch": has,
             "mismatch_delta": np.where(evaluated, delta, np.nan),
             "mismatch_ratio": np.where(evaluated, ratio, np.nan),
-            "mismatch_severity": first_match([severe, has], ["S1", "S2"]),
-            "delta_reason_candidate": reason,
-            "suspect_reason": first_match([ocr], ["OCR_LOCALE_SUSPECT"]),
+            "mismatch_severity": objects(first_match([severe, has], ["S1", "S2"])),
+            "delta_reason_candidate": objects(reason),
+            "suspect_reason": objects(first_match([ocr], ["OCR_LOCALE_SUSPECT"])),
         }
     )
 
@@ -114,41 +115,50 @@ def mismatch_info(row: pd.Series | dict) -> dict:
 def _presented(values: np.ndarray, digits: int) -> list[float | None]:
     with np.errstate(all="ignore"):  # rounding 1e308 overflows to inf: shown as None
         rounded = np.round(np.asarray(values, dtype="float64"), digits)
-    return [v if np.isfinite(v) else None for v in rounded.tolist()]
+    out: list[float | None] = rounded.tolist()
+    for i in np.flatnonzero(~np.isfinite(rounded)).tolist():
+        out[i] = None
+    return out
 
 
 def mismatch_infos(facts: pd.DataFrame) -> list[dict | None]:
     """``mismatch_info`` for every row of ``facts`` (None where there is no mismatch), with the
     rounding done column-wise: the per-row work is only assembling the documents."""
+    out: list[dict | None] = [None] * len(facts)
+    has = np.flatnonzero(facts["has_mismatch"].to_numpy(dtype=bool))
+    if len(has) == 0:
+        return out
+    rows = facts.iloc[has]
     columns = zip(
-        facts["has_mismatch"].to_numpy(dtype=bool).tolist(),
-        _presented(facts["invoice_total_with_vat_tl"].to_numpy(), 2),
-        _presented(facts["computed_total_tl"].to_numpy(), 2),
-        _presented(facts["mismatch_delta"].to_numpy(), 2),
-        _presented(facts["mismatch_ratio"].to_numpy(), 6),
-        facts["mismatch_severity"].tolist(),
-        facts["delta_reason_candidate"].tolist(),
-        facts["suspect_reason"].tolist(),
+        has.tolist(),
+        _presented(rows["invoice_total_with_vat_tl"].to_numpy(), 2),
+        _presented(rows["computed_total_tl"].to_numpy(), 2),
+        _presented(rows["mismatch_delta"].to_numpy(), 2),
+        _presented(rows["mismatch_ratio"].to_numpy(), 6),
+        _texts(rows["mismatch_severity"]),
+        _texts(rows["delta_reason_candidate"]),
+        _texts(rows["suspect_reason"]),
         strict=True,
     )
-    out: list[dict | None] = []
-    for has, total, computed, delta, ratio, severity, reason, suspect in columns:
-        if not has:
-            out.append(None)
-            continue
+    for i, total, computed, delta, ratio, severity, reason, suspect in columns:
         info = {
             "has_mismatch": True,
             "invoice_total": total,
             "computed_total": computed,
             "delta": delta,
             "ratio": ratio,
-            "severity": _text(severity),
-            "delta_reason_candidate": _text(reason),
+            "severity": severity,
+            "delta_reason_candidate": reason,
         }
-        if _text(suspect):
+        if suspect:
             info["suspect_reason"] = suspect
-        out.append(info)
+        out[i] = info
     return out
+
+
+def _texts(values: pd.Series) -> list[str | None]:
+    """A label column as a list, None for a missing label (None or NaN)."""
+    return values.astype(object).where(values.notna(), None).tolist()
 
 
 def _text(value: object) -> str | None:

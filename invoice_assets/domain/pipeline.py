@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from invoice_assets.domain.breakdown import current_breakdown
@@ -55,10 +56,13 @@ class Evaluation:
 
 
 def assess(
-    invoices: pd.DataFrame, market: MarketData, t: Thresholds
+    invoices: pd.DataFrame,
+    market: MarketData,
+    t: Thresholds,
+    rates: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The current breakdown and the mismatch facts (stages shared by validation and incidents)."""
-    breakdown = current_breakdown(invoices, market)
+    breakdown = current_breakdown(invoices, market, rates)
     mismatch = assess_mismatch(
         invoices["invoice_total_with_vat_tl"].to_numpy(),
         breakdown["computed_total_tl"].to_numpy(),
@@ -77,9 +81,10 @@ def evaluate(
     tenant: str = "default",
 ) -> Evaluation:
     invoices = invoices.reset_index(drop=True)
-    breakdown, mismatch = assess(invoices, market, t)
+    rates = market.tax.rates_for(invoices["tariff_group"])  # breakdown and offer share them
+    breakdown, mismatch = assess(invoices, market, t, rates)
     validation, issues = validate_invoices(invoices, line_items, mismatch, t)
-    offers = price_offers(invoices, validation, market, t)
+    offers = price_offers(invoices, validation, market, t, rates)
     flags = raise_flags(invoices, validation, mismatch, offers)
     scores = score_invoices(flags, len(invoices), t)
     incidents = build_incidents(invoices, breakdown, mismatch, flags, t, tenant)

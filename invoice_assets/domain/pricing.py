@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from invoice_assets.domain.arrays import first_match
+from invoice_assets.domain.arrays import first_match, labels, objects
 from invoice_assets.domain.breakdown import demand_charge, invoice_period
 from invoice_assets.domain.market import TARIFF_KEYS, MarketData
 
@@ -37,8 +37,12 @@ def price_offers(
     validation: pd.DataFrame,
     market: MarketData,
     t: Thresholds,
+    rates: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> pd.DataFrame:
-    """One offer row per invoice: the offer where pricing was possible, else the reason why not."""
+    """One offer row per invoice: the offer where pricing was possible, else the reason why not.
+
+    ``rates`` are the (BTV, VAT) rates per invoice when the caller already has them.
+    """
     n = len(invoices)
     ok = (invoices["status"] == "ok").to_numpy()
     ready = validation["is_ready_for_pricing"].to_numpy() & ok
@@ -47,7 +51,7 @@ def price_offers(
     kwh = invoices["consumption_kwh"].to_numpy()
     extracted_dist = invoices["distribution_unit_price_tl_per_kwh"].to_numpy()
     table_dist = market.tariff_prices(invoices, period)
-    has_meta = invoices[list(TARIFF_KEYS)].notna().all(axis=1).to_numpy()
+    has_meta = np.logical_and.reduce([invoices[k].notna().to_numpy() for k in TARIFF_KEYS])
     has_row = np.isfinite(table_dist)
     has_extracted = np.isfinite(extracted_dist)
 
@@ -61,7 +65,7 @@ def price_offers(
             ready & has_row & (extracted_dist > 0) & ~(gap <= t.Validation.DIST_TARIFF_TOLERANCE)
         )
         priceable = ready & ~market_missing & ~meta_missing & ~lookup_failed
-        btv_rate, vat_rate = market.tax.rates_for(invoices["tariff_group"])
+        btv_rate, vat_rate = rates or market.tax.rates_for(invoices["tariff_group"])
         ptf = month["ptf_tl_per_mwh"].to_numpy() / 1000.0 * kwh
         shows_yekdem = (invoices["yek_amount_tl"] > 0).to_numpy()
         yekdem = np.where(shows_yekdem, month["yekdem_tl_per_mwh"].to_numpy() / 1000.0 * kwh, 0.0)
@@ -91,9 +95,9 @@ def price_offers(
 
     return pd.DataFrame(
         {
-            "offer_status": np.where(priced, "priced", "not_priced"),
-            "offer_reason": reason,
-            "invoice_period": period.to_numpy(),
+            "offer_status": objects(np.array(["not_priced", "priced"], dtype=object)[priced * 1]),
+            "offer_reason": objects(reason),
+            "invoice_period": objects(labels(period)),
             "ptf_tl_per_mwh": month["ptf_tl_per_mwh"].to_numpy(),
             "yekdem_tl_per_mwh": month["yekdem_tl_per_mwh"].to_numpy(),
             "price_source": month["price_source"].to_numpy(),

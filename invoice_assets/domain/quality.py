@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from invoice_assets.domain.arrays import first_match, objects
 from invoice_assets.domain.flags import CATALOGUE
 
 if TYPE_CHECKING:
@@ -49,15 +50,15 @@ def raise_flags(
         if len(rows) == 0:
             continue
         spec = CATALOGUE[code]
-        severity: np.ndarray | str = spec.severity
+        severity = np.full(len(rows), spec.severity, dtype=object)
         if code == "INVOICE_TOTAL_MISMATCH":
-            severity = mismatch["mismatch_severity"].to_numpy()[rows]
+            severity = mismatch["mismatch_severity"].to_numpy(dtype=object)[rows]
         parts.append(
             pd.DataFrame(
                 {
                     "row": rows,
-                    "flag": code,
-                    "severity": severity,
+                    "flag": objects(np.full(len(rows), code, dtype=object)),
+                    "severity": objects(severity),
                     "deduction": spec.deduction,
                     "priority": spec.priority,
                 }
@@ -83,11 +84,11 @@ def score_invoices(flags: pd.DataFrame, n: int, t: Thresholds) -> pd.DataFrame:
         flags["row"].to_numpy(), weights=flags["deduction"].to_numpy(), minlength=n
     )
     score = np.clip(100.0 - deductions[:n], 0.0, 100.0)
-    grade = np.select(
+    grade = first_match(
         [score >= t.Quality.OK_MIN_SCORE, score >= t.Quality.CHECK_MIN_SCORE],
         ["OK", "CHECK"],
         default="BAD",
-    ).astype("object")
+    )
     codes = np.full(n, "", dtype=object)
     if len(flags):
         # Each flag is one bit; the few distinct combinations are spelled out once each.
@@ -97,16 +98,14 @@ def score_invoices(flags: pd.DataFrame, n: int, t: Thresholds) -> pd.DataFrame:
         masks = np.zeros(n, dtype=np.int64)
         bits = flags["flag"].map(bit).to_numpy(dtype=np.int64)
         np.bitwise_or.at(masks, flags["row"].to_numpy(dtype=np.int64), bits)
-        names = {
-            mask: ",".join(code for code in order if mask & bit[code])
-            for mask in np.unique(masks).tolist()
-        }
-        codes = np.array([names[m] for m in masks.tolist()], dtype=object)
+        combos, distinct = pd.factorize(masks)
+        names = [",".join(code for code in order if mask & bit[code]) for mask in distinct.tolist()]
+        codes = np.array(names, dtype=object)[combos]
     return pd.DataFrame(
         {
             "quality_score": score,
-            "quality_grade": grade,
+            "quality_grade": objects(grade),
             "flag_count": np.bincount(flags["row"].to_numpy(), minlength=n)[:n],
-            "flags": codes,
+            "flags": objects(codes),
         }
     )

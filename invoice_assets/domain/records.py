@@ -378,6 +378,8 @@ LINE_ITEM_COLUMNS: tuple[str, ...] = (
     "amount_tl",
     "confidence",
 )
+# Low-cardinality labels the rules compare and look up: categorical in the invoice frame.
+LABEL_COLUMNS = ("status", "tariff_group", "voltage_level", "tariff_term", "invoice_period")
 _STRING_COLUMNS = (
     "invoice_key",
     "source_file",
@@ -441,6 +443,8 @@ def invoice_frame(rows: Sequence[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame
     frame = frame.reindex(columns=list(INVOICE_COLUMNS))
     for name in _STRING_COLUMNS:
         frame[name] = frame[name].astype("object").where(frame[name].notna(), None)
+    for name in LABEL_COLUMNS:  # a handful of distinct values each: compared as integer codes
+        frame[name] = frame[name].astype("category")
     frame["line_no"] = pd.to_numeric(frame["line_no"], errors="coerce").astype("Int64")
     for name in NUMERIC_FIELDS:
         frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")

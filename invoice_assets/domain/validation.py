@@ -35,8 +35,9 @@ class _Fmt:
     template: str
 
     def render(self, rows: np.ndarray) -> np.ndarray:
-        values = self.values.to_numpy()[rows]
-        return np.array([self.template.format(v=v) for v in values], dtype=object)
+        codes, distinct = pd.factorize(self.values.to_numpy()[rows], use_na_sentinel=False)
+        texts = [self.template.format(v=v) for v in distinct.tolist()]  # once per value
+        return np.array(texts, dtype=object)[codes]
 
 
 def _issues(
@@ -78,7 +79,8 @@ def validate_invoices(
         kwh_missing = ~(kwh > 0).to_numpy()
         price_missing = price.isna().to_numpy()
         total_missing = ~(total > 0).to_numpy()
-        no_id = (invoices["ettn"].isna() & invoices["invoice_no"].isna()).to_numpy()
+        no_id = invoices["invoice_no"].isna().to_numpy().copy()
+        no_id[no_id] = invoices["ettn"].isna().to_numpy()[no_id]
         add(kwh_missing, "error", "MISSING_FIELD", "consumption_kwh", "consumption missing or ≤ 0")
         add(price_missing, "error", "MISSING_FIELD", UNIT_PRICE, "unit price missing")
         add(total_missing, "error", "MISSING_FIELD", TOTAL, "invoice total missing or ≤ 0")
@@ -163,20 +165,26 @@ def _line_issues(
 ) -> pd.DataFrame:
     if lines.empty:
         return _empty()
-    # Keys are not unique when identical bytes arrive twice (two empty files share a sha256):
-    # a line belongs to the first ok invoice with its key (failed rows have no line items).
-    owners = pd.Series(np.arange(len(invoices)), index=invoices["invoice_key"].to_numpy())[ok]
-    owners = owners[~owners.index.duplicated(keep="first")]
-    rows = owners.reindex(lines["invoice_key"].to_numpy()).fillna(-1).to_numpy().astype("int64")
     with np.errstate(all="ignore"):
         amount = lines["amount_tl"].to_numpy()
         gap = np.abs(lines["qty"].to_numpy() * lines["unit_price"].to_numpy() - amount) / np.abs(
             amount
         )
         bad = (np.abs(amount) > 0) & (100.0 * gap > t.Validation.LINE_CONSISTENCY_TOLERANCE)
-    bad &= rows >= 0
-    bad[bad] &= ok[rows[bad]]
-    idx = np.flatnonzero(bad)
+    idx = np.flatnonzero(bad)  # only the inconsistent lines are matched to their invoice
+    if len(idx) == 0:
+        return _empty()
+    # Keys are not unique when identical bytes arrive twice (two empty files share a sha256):
+    # a line belongs to the first ok invoice with its key (failed rows have no line items).
+    line_keys = lines["invoice_key"].to_numpy()[idx]
+    keys = invoices["invoice_key"]
+    candidates = np.flatnonzero(keys.isin(set(line_keys.tolist())).to_numpy() & ok)
+    owners = pd.Series(candidates, index=keys.to_numpy()[candidates])
+    owners = owners[~owners.index.duplicated(keep="first")]
+    found = owners.reindex(line_keys).to_numpy(dtype="float64", na_value=np.nan)
+    owned = ~np.isnan(found)
+    idx, rows = idx[owned], np.zeros(len(lines), dtype="int64")
+    rows[idx] = found[owned].astype("int64")
     if len(idx) == 0:
         return _empty()
     return pd.DataFrame(
