@@ -217,3 +217,48 @@ def test_json_like_bytes_never_raise_and_account_for_every_line(parts):
         if kind in ("json", "jsonl"):
             non_empty = [line for line in content.splitlines() if line.strip()]
             assert len(items) == len(non_empty)
+
+
+def precise_parse(raw: bytes) -> records.ExtractionRecord | records.ItemError:
+    """The step-by-step path of ``parse_record_bytes`` (decode, ``json.loads``, validate)."""
+    try:
+        obj = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        return records.ItemError("invalid_encoding", None, "")
+    except (ValueError, RecursionError):
+        return records.ItemError("invalid_json", None, "")
+    return records.parse_record(obj)
+
+
+def same_outcome(raw: bytes) -> None:
+    fast, precise = records.parse_record_bytes(raw), precise_parse(raw)
+    if isinstance(precise, records.ExtractionRecord):
+        assert fast == precise
+    else:
+        assert isinstance(fast, records.ItemError)
+        assert fast.code == precise.code
+        if precise.code not in ("invalid_json", "invalid_encoding"):
+            assert fast == precise
+
+
+@SETTINGS
+@given(
+    record=st.one_of(random_records, near_clean_records()),
+    spacing=st.sampled_from([None, 2]),
+    ascii_only=st.booleans(),
+)
+def test_fast_and_precise_parse_paths_agree_on_any_record(record, spacing, ascii_only):
+    same_outcome(json.dumps(record, indent=spacing, ensure_ascii=ascii_only).encode())
+
+
+def test_fast_and_precise_parse_paths_agree_on_the_malformed_corpus():
+    from tests.bad_input.corpus import corpus
+
+    lines = [
+        line
+        for inbox_file in corpus()
+        for line in (inbox_file.content.splitlines() or [inbox_file.content])
+    ]
+    assert len(lines) > 50
+    for line in lines:
+        same_outcome(line)
