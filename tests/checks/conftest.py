@@ -1,0 +1,5 @@
+"""Fixtures shared with the domain tests (thresholds and market data from config/)."""
+
+from tests.domain.conftest import market, t
+
+__all__ = ["market", "t"]
