@@ -11,7 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import socket
+import subprocess
+import sys
 import time
 import zlib
 from collections.abc import Iterator
@@ -19,20 +22,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from openai._utils._transform import maybe_transform
 from openai.lib._pydantic import to_strict_json_schema
+from openai.types.responses.response_create_params import ResponseCreateParamsNonStreaming
 
 from invoice_assets.domain.records import NUMERIC_FIELDS, ExtractionRecord
 from invoice_assets.standin import StandIn, default_answer
-from resources.openai_extractor import (
+from resources.extraction_cache import ExtractionCache
+from resources.openai_answer import (
     PROMPT_VERSION,
-    ExtractionBatch,
-    ExtractionCache,
     InvoiceAnswer,
-    OpenAIExtractor,
     answer_to_record,
     schema_hash,
+    text_format,
 )
+from resources.openai_documents import document_input
+from resources.openai_extractor import ExtractionBatch, OpenAIExtractor
 from resources.store import InvoiceStore
+from tests.conftest import REPO
 
 KEY = "sk-test-Zq8pL2mN4vR6tY1uW3xK5sSECRET"
 
@@ -116,6 +123,9 @@ def test_the_request_carries_the_document_the_prompt_and_a_strict_schema(standin
         assert body["store"] is False
         assert body["text"]["format"]["type"] == "json_schema"
         assert body["text"]["format"]["strict"] is True
+        assert body["text"]["format"]["name"] == "InvoiceAnswer"
+        assert body["text"]["format"]["schema"] == to_strict_json_schema(InvoiceAnswer)
+        assert body["max_output_tokens"] == 8192
         [message] = body["input"]
         assert message["role"] == "user"
         assert message["content"][0]["type"] == "input_text"
@@ -236,6 +246,8 @@ def test_a_refusal_fails_as_refusal(standin):
     batch = make(standin).extract_documents([("a.pdf", tiny_pdf())])
 
     assert only_error(batch) == ("refusal", 200)
+    assert batch.items[0].item.error.message == "I'm sorry, I can't help with that."
+    assert batch.usage["output_tokens"] > 0  # a refusal is still billed
 
 
 @pytest.mark.parametrize(
@@ -486,6 +498,30 @@ def test_the_answer_model_is_accepted_by_strict_structured_outputs():
     assert sorted(schema["$defs"]["AnswerExtraction"]["properties"]) == sorted(NUMERIC_FIELDS)
     assert len(schema_hash()) == 64 and schema_hash() == schema_hash()
     assert PROMPT_VERSION
+
+
+def test_the_sdk_would_send_the_request_body_unchanged():
+    """``input`` and ``text`` go in ``extra_body``, skipping the SDK's per-call transformation of
+    keyword arguments: that is right only while the transformation leaves them as they are."""
+    for name, content, kind in (("a.pdf", tiny_pdf(), "pdf"), ("b.png", tiny_png(), "image")):
+        body = {"input": document_input(name, content, kind), "text": {"format": text_format()}}
+        assert maybe_transform(body, ResponseCreateParamsNonStreaming) == body
+
+
+def test_loading_the_code_location_does_not_import_openai():
+    """``openai`` costs ~0.3 s to import; the extractor imports it when it first needs the API."""
+    code = "import sys, invoice_assets.definitions; print('openai' in sys.modules)"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INVOICE_", "OPENAI_"))}
+    loaded = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert loaded.stdout.strip() == "False"
 
 
 def test_every_config_field_is_documented_and_the_key_is_hidden_from_repr():
