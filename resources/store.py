@@ -12,12 +12,14 @@ Not for: business rules (``invoice_assets.domain``) or Dagster's own storage.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 from threading import Lock
 from typing import Any
@@ -45,6 +47,7 @@ from resources import store_schema as s
 from resources.store_ops import StoreOps
 
 INSERT_CHUNK_ROWS = 20_000
+IN_CHUNK = 5_000  # values per IN (…) list: far below SQLite's 32,766 bound parameters
 _ENGINES: dict[str, Engine] = {}
 _SCHEMA_READY: set[str] = set()  # URLs whose schema this process already created or checked
 _ENGINE_LOCK = Lock()
@@ -104,14 +107,55 @@ def _py(value: Any) -> Any:
     return value
 
 
+def _column_values(
+    series: pd.Series, null: Any = None, process: Callable[[Any], Any] | None = None
+) -> list[Any]:
+    """``_py`` of every cell of a column, converted column-wise: numbers and bools leave numpy
+    in one pass (``astype(object)`` yields Python scalars), datetimes through
+    ``DatetimeArray.to_pydatetime``, and only object cells that are not text go through ``_py``.
+    Nulls (None, NaN, NaT, pd.NA) become ``null``; ``process`` (a bind processor) maps the rest.
+    """
+    kind = series.dtype.kind
+    if kind == "M":
+        values: list[Any] = series.array.to_pydatetime().tolist()  # type: ignore[attr-defined]
+    else:
+        values = series.to_numpy(dtype=object).tolist()
+    for i in np.flatnonzero(series.isna().to_numpy()).tolist():
+        values[i] = null
+    if kind not in "biufM":  # object / text / other: containers → JSON, stray numpy scalars
+        values = [v if v is null or v.__class__ is str else _py(v) for v in values]
+    if process is not None:
+        values = [v if v is null else process(v) for v in values]
+    return values
+
+
+def _row_chunks(
+    frame: pd.DataFrame,
+    columns: Sequence[str],
+    *,
+    null: Any = None,
+    processors: Sequence[Callable[[Any], Any] | None] | None = None,
+    size: int | None = None,
+) -> Iterator[list[tuple[Any, ...]]]:
+    """The frame's rows as DB-API tuples in ``columns`` order, ``size`` rows at a time (at most
+    one chunk of Python values is alive at once); a column the frame lacks is null."""
+    size = size or INSERT_CHUNK_ROWS
+    procs = processors or [None] * len(columns)
+    for start in range(0, len(frame), size):
+        part = frame.iloc[start : start + size]
+        n = len(part)
+        cells = [
+            _column_values(part[c], null, p) if c in part else [null] * n
+            for c, p in zip(columns, procs, strict=True)
+        ]
+        yield list(zip(*cells, strict=True))
+
+
 def _records(frame: pd.DataFrame, columns: Sequence[str]) -> list[dict[str, Any]]:
-    """Rows as DB-API parameters; a column the frame lacks is null."""
-    n = len(frame)
-    data = {
-        c: frame[c].to_numpy(dtype=object) if c in frame else np.full(n, None, dtype=object)
-        for c in columns
-    }
-    return [{c: _py(data[c][i]) for c in columns} for i in range(n)]
+    """Rows as DB-API parameters (dicts); a column the frame lacks is null."""
+    return [
+        dict(zip(columns, row, strict=True)) for rows in _row_chunks(frame, columns) for row in rows
+    ]
 
 
 def _as_utc(value: Any) -> Any:
@@ -124,6 +168,65 @@ def _as_utc(value: Any) -> Any:
     if isinstance(value, datetime) and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
+
+
+def _read_frame(conn: Connection, query: Any, nullable: Iterable[str] = ()) -> pd.DataFrame:
+    """The rows of a ``select`` as a frame typed by its columns' SQL types, built column-wise.
+
+    Rows come straight from the DB-API cursor as plain tuples (no SQLAlchemy ``Row`` objects,
+    which pandas probes per row) and each column is converted once by ``_column``, so both
+    backends give the same dtypes: booleans ``bool`` (null → False; the boolean columns named
+    in ``nullable`` stay ``object`` True/False/None), floats ``float64``, integers ``Int64``,
+    timestamps ``datetime64[us, UTC]`` (SQLite stores them as text; naive values are UTC),
+    everything else ``object`` with ``None`` for null.
+    """
+    kinds = [c.type for c in query.selected_columns]
+    keep = set(nullable)
+    result = conn.execute(query)
+    # The cyclic GC would otherwise run over and over while hundreds of thousands of row tuples
+    # are created (it doubled the time of a 300k-row read); it is back on right after the
+    # transposition, and left off only if it was off already (threads: the last one restores).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        names = list(result.keys())
+        rows = result.cursor.fetchall()
+        values: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+        del rows
+    finally:
+        if collecting:
+            gc.enable()
+        result.close()
+    return pd.DataFrame(
+        {n: _column(v, k, n in keep) for n, v, k in zip(names, values, kinds, strict=True)},
+        copy=False,
+    )
+
+
+def _column(values: Sequence[Any], kind: Any, nullable: bool = False) -> Any:
+    """One column of driver values as an array of the dtype its SQL type maps to."""
+    from sqlalchemy import Boolean, DateTime, Float, Integer
+
+    if isinstance(kind, Boolean):
+        if nullable:
+            return pd.Series([None if v is None else bool(v) for v in values], dtype=object)
+        return np.array(values, dtype=object).astype(bool)  # 1/0/True/False/None → truthiness
+    if isinstance(kind, Float):
+        try:
+            return np.array(values, dtype="float64")  # None → NaN
+        except (TypeError, ValueError):
+            return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").astype("float64")
+    if isinstance(kind, Integer):
+        missing = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+        data = np.array([0 if v is None else v for v in values] if missing.any() else values)
+        if len(values) and data.dtype.kind == "i":  # only Python ints (else the general path)
+            return pd.arrays.IntegerArray(data.astype("int64"), missing)
+        return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").astype("Int64")
+    if isinstance(kind, DateTime):
+        return pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601").astype(
+            "datetime64[us, UTC]"
+        )
+    return pd.Series(np.array(values, dtype=object), dtype=object, copy=False)
 
 
 @dataclass(frozen=True)
@@ -211,26 +314,43 @@ class InvoiceStore(StoreOps, dg.ConfigurableResource):
                 if len(frame):
                     self._bulk_insert(conn, name, frame)
 
+    def replace_partitions_streamed(
+        self, names: Sequence[str], days: Sequence[str], chunks: Iterable[dict[str, pd.DataFrame]]
+    ) -> None:
+        """Replace ``days`` of the named stage tables with the rows of ``chunks`` (each a dict of
+        table name → frame), atomically; a chunk is produced only after the previous one is
+        written, so a producer that builds its frames lazily bounds memory by one chunk.
+
+        The producer runs inside the transaction: on SQLite it must not write to the store
+        through another connection meanwhile (the write lock is held).
+        """
+        unknown = set(names) - set(s.STAGE_TABLES)
+        if unknown:
+            raise ValueError(f"unknown stage tables: {sorted(unknown)}")
+        with self.engine.begin() as conn:
+            for name in names:
+                table = s.STAGE_TABLES[name]
+                conn.execute(delete(table).where(table.c.day.in_(list(days))))
+            for writes in chunks:
+                for name, frame in writes.items():
+                    if name not in names:
+                        raise ValueError(f"{name!r} is not among the replaced tables {names}")
+                    if len(frame):
+                        self._bulk_insert(conn, name, frame)
+
     def _bulk_insert(self, conn: Connection, name: str, frame: pd.DataFrame) -> None:
         table = s.STAGE_TABLES[name]
-        columns = [c.name for c in table.columns]
-        frame = _integer_columns(frame, table)
-        # Chunks keep the DB-API rows of a large partition from all living in memory at once
-        # (1M invoices as one list of dicts needed ~18 GiB); the transaction is still one.
-        for start in range(0, len(frame), INSERT_CHUNK_ROWS):
-            rows = _records(frame.iloc[start : start + INSERT_CHUNK_ROWS], columns)
-            if self.backend == "postgresql":
-                _copy_rows(conn, name, columns, rows)
-            else:
-                conn.execute(insert(table), rows)
+        _insert_frame(conn, table, _integer_columns(frame, table), [c.name for c in table.columns])
 
-    def read_stage(self, name: str, days: Sequence[str]) -> pd.DataFrame:
-        """Rows of a stage table for ``days``, with the column types of the schema."""
+    def read_stage(
+        self, name: str, days: Sequence[str], columns: Sequence[str] | None = None
+    ) -> pd.DataFrame:
+        """Rows of a stage table for ``days`` (all columns, or only ``columns``), typed by the
+        schema the same way on both backends (see ``_read_frame``)."""
         table = s.STAGE_TABLES[name]
+        picked = [table.c[c] for c in columns] if columns is not None else list(table.columns)
         with self.engine.connect() as conn:
-            result = conn.execute(select(table).where(table.c.day.in_(list(days))))
-            frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-        return _typed(frame, table)
+            return _read_frame(conn, select(*picked).where(table.c.day.in_(list(days))))
 
     def read_stage_range(
         self, name: str, first_day: str, last_day: str, columns: Sequence[str]
@@ -240,35 +360,39 @@ class InvoiceStore(StoreOps, dg.ConfigurableResource):
             table.c.day.between(first_day, last_day)
         )
         with self.engine.connect() as conn:
-            result = conn.execute(query)
-            frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-        return _typed(frame, table)
+            return _read_frame(conn, query)
 
     def mark_decided(self, days: Sequence[str], at: datetime) -> None:
         """Stamp the incident decision time and pipeline latency on the days' extractions."""
-        x = s.extractions
+        # One set-based UPDATE per call: pipeline_total_ms = max(0, at - started_at) in ms,
+        # computed by the database (null where started_at is null), exact to the microsecond.
+        at_utc = at.astimezone(UTC) if at.tzinfo is not None else at
+        if self.backend == "postgresql":
+            elapsed = "EXTRACT(EPOCH FROM (:at_utc - started_at)) * 1000.0"
+            clamp = "GREATEST"
+        else:
+            # SQLite stores timestamps as SQLAlchemy's UTC text "YYYY-MM-DD HH:MM:SS.ffffff":
+            # whole seconds through strftime('%s') plus the microsecond digits, so no rounding
+            # to julianday's milliseconds.
+            elapsed = (
+                "(CAST(strftime('%s', substr(:at_utc, 1, 19)) AS INTEGER)"
+                " - CAST(strftime('%s', substr(started_at, 1, 19)) AS INTEGER)) * 1000.0"
+                " + (CAST(substr(:at_utc, 21, 6) AS INTEGER)"
+                " - CAST(substr(started_at, 21, 6) AS INTEGER)) / 1000.0"
+            )
+            clamp = "MAX"
+        statement = text(
+            "UPDATE extractions SET decided_at = :at, pipeline_total_ms = CASE"
+            f" WHEN started_at IS NULL THEN NULL ELSE {clamp}(0.0, {elapsed}) END"
+            " WHERE day IN :days"
+        ).bindparams(
+            bindparam("at", type_=s.TS),
+            bindparam("at_utc", type_=s.TS),
+            bindparam("days", expanding=True),
+        )
         with self.engine.begin() as conn:
-            rows = conn.execute(
-                select(x.c.day, x.c.invoice_key, x.c.started_at).where(x.c.day.in_(list(days)))
-            ).fetchall()
-            updates = [
-                {
-                    "d": r.day,
-                    "k": r.invoice_key,
-                    "at": at,
-                    "ms": max(0.0, (at - _as_utc(r.started_at)).total_seconds() * 1000.0)
-                    if r.started_at
-                    else None,
-                }
-                for r in rows
-            ]
-            if updates:
-                conn.execute(
-                    update(x)
-                    .where(x.c.day == bindparam("d"), x.c.invoice_key == bindparam("k"))
-                    .values(decided_at=bindparam("at"), pipeline_total_ms=bindparam("ms")),
-                    updates,
-                )
+            if days:
+                conn.execute(statement, {"at": at, "at_utc": at_utc, "days": list(days)})
 
     # -- inbox queue ----------------------------------------------------------------------------
     def register_inbox(self, day: str, entries: Iterable[InboxEntry]) -> int:
@@ -278,51 +402,61 @@ class InvoiceStore(StoreOps, dg.ConfigurableResource):
         """
         now = utcnow()
         q = s.inbox_files
-        changed = 0
         with self.engine.begin() as conn:
             known = {
                 r.file_name: r.sha256
                 for r in conn.execute(select(q.c.file_name, q.c.sha256).where(q.c.day == day))
             }
+            new, changed = [], []
             for e in entries:
                 if e.file_name not in known:
-                    conn.execute(
-                        insert(q).values(
-                            day=day,
-                            file_name=e.file_name,
-                            path=source_name(e.path),
-                            sha256=e.sha256,
-                            size_bytes=e.size_bytes,
-                            status="received",
-                            attempts=0,
-                            registered_at=now,
-                            updated_at=now,
-                        )
+                    new.append(
+                        {
+                            "day": day,
+                            "file_name": e.file_name,
+                            "path": source_name(e.path),
+                            "sha256": e.sha256,
+                            "size_bytes": e.size_bytes,
+                            "status": "received",
+                            "attempts": 0,
+                            "registered_at": now,
+                            "updated_at": now,
+                        }
                     )
-                    changed += 1
                 elif known[e.file_name] != e.sha256:
-                    conn.execute(
-                        update(q)
-                        .where(q.c.day == day, q.c.file_name == e.file_name)
-                        .values(
-                            sha256=e.sha256,
-                            size_bytes=e.size_bytes,
-                            path=source_name(e.path),
-                            status="received",
-                            updated_at=now,
-                        )
+                    changed.append(
+                        {
+                            "b_name": e.file_name,
+                            "b_sha": e.sha256,
+                            "b_size": e.size_bytes,
+                            "b_path": source_name(e.path),
+                        }
                     )
-                    changed += 1
+            # One bulk insert and one executemany (not one statement per file).
+            if new:
+                _insert_frame(conn, q, pd.DataFrame(new), list(new[0]))
+            if changed:
+                conn.execute(
+                    update(q)
+                    .where(q.c.day == day, q.c.file_name == bindparam("b_name"))
+                    .values(
+                        sha256=bindparam("b_sha"),
+                        size_bytes=bindparam("b_size"),
+                        path=bindparam("b_path"),
+                        status="received",
+                        updated_at=now,
+                    ),
+                    changed,
+                )
             self._sample_depth(conn, now)
-        return changed
+        return len(new) + len(changed)
 
     def inbox_files(self, days: Sequence[str]) -> pd.DataFrame:
         q = s.inbox_files
         with self.engine.connect() as conn:
-            result = conn.execute(
-                select(q).where(q.c.day.in_(list(days))).order_by(q.c.day, q.c.file_name)
+            return _read_frame(
+                conn, select(q).where(q.c.day.in_(list(days))).order_by(q.c.day, q.c.file_name)
             )
-            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
     def set_inbox_status(
         self,
@@ -337,18 +471,28 @@ class InvoiceStore(StoreOps, dg.ConfigurableResource):
         """Move files to ``status``; ``items`` maps file → (items, failed items)."""
         now = utcnow()
         q = s.inbox_files
+        # Files that get the same values share one UPDATE … WHERE file_name IN (…) (chunked
+        # below every backend's bound-parameter limit), instead of one statement per file.
+        groups: dict[tuple[Any, Any], list[str]] = {}
+        for name in dict.fromkeys(file_names):
+            counts = items.get(name) if items else None
+            code = error_codes.get(name) if error_codes is not None else None
+            groups.setdefault((counts, code), []).append(name)
         with self.engine.begin() as conn:
-            for name in file_names:
+            for (counts, code), names in groups.items():
                 values: dict[str, Any] = {"status": status, "updated_at": now}
                 if attempt:
                     values["attempts"] = q.c.attempts + 1
-                if items and name in items:
-                    values["items"], values["failed_items"] = items[name]
+                if counts is not None:
+                    values["items"], values["failed_items"] = counts
                 if error_codes is not None:
-                    values["error_code"] = error_codes.get(name)
-                conn.execute(
-                    update(q).where(q.c.day == day, q.c.file_name == name).values(**values)
-                )
+                    values["error_code"] = code
+                for start in range(0, len(names), IN_CHUNK):
+                    conn.execute(
+                        update(q)
+                        .where(q.c.day == day, q.c.file_name.in_(names[start : start + IN_CHUNK]))
+                        .values(**values)
+                    )
             self._sample_depth(conn, now)
 
     def _sample_depth(self, conn: Connection, now: datetime) -> None:
@@ -400,43 +544,149 @@ def _integer_columns(frame: pd.DataFrame, table: Any) -> pd.DataFrame:
     return frame.assign(**fixes) if fixes else frame
 
 
-def _typed(frame: pd.DataFrame, table: Any) -> pd.DataFrame:
-    """Restore dtypes that the DB-API loses (SQLite booleans as ints, all-null floats)."""
-    from sqlalchemy import Boolean, Float, Integer
+def _insert_frame(conn: Connection, table: Any, frame: pd.DataFrame, columns: list[str]) -> None:
+    """Insert the frame's rows into ``columns`` of ``table`` inside ``conn``'s transaction.
 
-    for column in table.columns:
-        if column.name not in frame:
-            continue
-        kind = column.type
-        if isinstance(kind, Boolean):
-            frame[column.name] = frame[column.name].fillna(False).astype(bool)
-        elif isinstance(kind, Float):
-            frame[column.name] = pd.to_numeric(frame[column.name], errors="coerce").astype(
-                "float64"
-            )
-        elif isinstance(kind, Integer):
-            frame[column.name] = pd.to_numeric(frame[column.name], errors="coerce").astype("Int64")
-        else:
-            frame[column.name] = frame[column.name].astype("object")
-    return frame
+    Rows are converted column by column and handed to the driver as tuples, in chunks so that
+    the Python values of a large partition never all live at once (1M invoices as one list of
+    dicts needed ~18 GiB); the transaction is still one. PostgreSQL loads them through COPY;
+    SQLite through the DB-API ``executemany`` on the transaction's own connection, with
+    SQLAlchemy's bind processors (its DATETIME text format) applied column-wise where needed.
+    """
+    if conn.dialect.name == "postgresql":
+        chunks = _row_chunks(frame, columns, null=_COPY_NULL)
+        _copy_rows(conn, table.name, columns, chain.from_iterable(chunks))
+        return
+    dialect = conn.dialect
+    processors = [_sqlite_processor(table.c[c], frame, dialect) for c in columns]
+    quote = dialect.identifier_preparer.quote
+    statement = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+        f"VALUES ({', '.join('?' for _ in columns)})"
+    )
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    cursor = raw.cursor()
+    try:
+        for rows in _row_chunks(frame, columns, processors=processors):
+            cursor.executemany(statement, rows)
+    finally:
+        cursor.close()
 
 
-def _copy_rows(conn: Connection, name: str, columns: list[str], rows: list[dict[str, Any]]) -> None:
-    """PostgreSQL bulk load through COPY (several times faster than INSERT batches)."""
-    import csv
-    import io
+def _update_by_key(
+    conn: Connection, table: Any, key: str, frame: pd.DataFrame, columns: list[str]
+) -> None:
+    """Set ``columns`` of the rows of ``table`` whose ``key`` is in the frame, from the frame.
 
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    for row in rows:
-        writer.writerow(["\\N" if row[c] is None else row[c] for c in columns])
-    buffer.seek(0)
+    PostgreSQL: COPY into a temporary table and one ``UPDATE … FROM`` (an executemany UPDATE
+    is one round trip per row there); SQLite: one executemany.
+    """
+    if conn.dialect.name == "postgresql":
+        quote = conn.dialect.identifier_preparer.quote
+        name, temp, cols = quote(table.name), f"{table.name}_updates", [key, *columns]
+        conn.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE {temp} ON COMMIT DROP AS"
+            f" SELECT {', '.join(quote(c) for c in cols)} FROM {name} WITH NO DATA"
+        )
+        _copy_rows(conn, temp, cols, chain.from_iterable(_row_chunks(frame, cols, null=_COPY_NULL)))
+        conn.exec_driver_sql(
+            f"UPDATE {name} SET {', '.join(f'{quote(c)} = u.{quote(c)}' for c in columns)}"
+            f" FROM {temp} AS u WHERE {name}.{quote(key)} = u.{quote(key)}"
+        )
+        conn.exec_driver_sql(f"DROP TABLE {temp}")
+        return
+    params = [
+        {"b_key": row[0], **dict(zip(columns, row[1:], strict=True))}
+        for chunk in _row_chunks(frame, [key, *columns])
+        for row in chunk
+    ]
+    conn.execute(
+        update(table)
+        .where(table.c[key] == bindparam("b_key"))
+        .values({c: bindparam(c) for c in columns}),
+        params,
+    )
+
+
+def _sqlite_processor(
+    column: Any, frame: pd.DataFrame, dialect: Any
+) -> Callable[[Any], Any] | None:
+    """SQLAlchemy's bind processor of a column on SQLite, or None where the values the frame
+    gives are already what it would pass on (floats to a Float column, bools to a Boolean)."""
+    from sqlalchemy import Boolean, Float
+
+    process = column.type.dialect_impl(dialect).bind_processor(dialect)
+    if process is None or column.name not in frame:
+        return None
+    kind = frame[column.name].dtype.kind
+    if isinstance(column.type, Float) and kind in "biuf":
+        return None
+    if isinstance(column.type, Boolean) and kind == "b":
+        return None
+    return process  # type: ignore[no-any-return]
+
+
+class _CopyNull(float):
+    """NULL for the COPY below: the csv writer takes it for a number and writes it unquoted as
+    ``\\N``, while it quotes every text value, so a text "\\N" (or "") stays text."""
+
+    def __repr__(self) -> str:
+        return "\\N"
+
+    __str__ = __repr__
+
+
+_COPY_NULL = _CopyNull()
+
+
+class _CsvStream:
+    """A file-like source for ``COPY … FROM STDIN``: CSV text formatted on demand, a few rows
+    at a time, so the server parses what it got while the next rows are formatted (two cores
+    instead of one after the other) and only those few rows' text is held."""
+
+    def __init__(self, rows: Iterable[Sequence[Any]], batch: int = 1_000) -> None:
+        import csv
+        import io
+
+        self._rows = iter(rows)
+        self._batch = batch
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(self._buffer, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
+        self._text = ""
+        self._at = 0
+
+    def read(self, size: int = -1) -> str:
+        from itertools import islice
+
+        while size < 0 or len(self._text) - self._at < size:
+            rows = list(islice(self._rows, self._batch))
+            if not rows:
+                break
+            self._writer.writerows(rows)
+            self._text = self._text[self._at :] + self._buffer.getvalue()
+            self._at = 0
+            self._buffer.seek(0)
+            self._buffer.truncate()
+        end = len(self._text) if size < 0 else self._at + size
+        out = self._text[self._at : end]
+        self._at = min(end, len(self._text))
+        return out
+
+
+def _copy_rows(
+    conn: Connection, name: str, columns: list[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    """PostgreSQL bulk load through one COPY (several times faster than INSERT batches);
+    ``rows`` are tuples in ``columns`` order with nulls given as ``_COPY_NULL``, streamed."""
     raw = conn.connection.dbapi_connection
     assert raw is not None
     cursor = raw.cursor()
     try:
         cursor.copy_expert(  # type: ignore[attr-defined]  # psycopg2 cursor
-            f"COPY {name} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buffer
+            f"COPY {name} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')",
+            _CsvStream(rows),
+            size=1 << 16,
         )
     finally:
         cursor.close()

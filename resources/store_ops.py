@@ -22,6 +22,16 @@ if TYPE_CHECKING:
     from invoice_assets.domain.feedback import Feedback
 
 CONTENT = ("day", "ocr_suspect", *(c for c in INCIDENT_COLUMNS if c != "dedupe_key"))
+_FACT_COLUMNS = {
+    "day": s.extractions.c.day,
+    "supplier": s.extractions.c.supplier,
+    "pipeline_total_ms": s.extractions.c.pipeline_total_ms,
+    "extraction_ms": s.extractions.c.extraction_ms,
+    "has_mismatch": s.validations.c.has_mismatch,
+    "mismatch_ratio": s.validations.c.mismatch_ratio,
+    "suspect_reason": s.validations.c.suspect_reason,
+}
+INVOICE_FACTS = tuple(_FACT_COLUMNS)  # what ``invoice_facts`` returns by default
 STATE = STATE_COLUMNS
 _TIMESTAMPS = frozenset(c.name for c in s.incidents.columns if isinstance(c.type, DateTime))
 JSON_COLUMNS = ("secondary_flags", "action_hint", "mismatch_info", "feedback_json")
@@ -64,15 +74,15 @@ class StoreOps:
         """Stored state of the incidents of these invoices (for ``reconcile_incidents``)."""
         i = s.incidents
         keys = list(dict.fromkeys(invoice_keys))
+        from resources.store import _read_frame
+
         frames = []
         with self.engine.connect() as conn:
             for start in range(0, len(keys), 5_000):
-                result = conn.execute(
-                    select(i.c.dedupe_key, i.c.invoice_key, *[i.c[c] for c in STATE]).where(
-                        i.c.tenant == tenant, i.c.invoice_key.in_(keys[start : start + 5_000])
-                    )
+                query = select(i.c.dedupe_key, i.c.invoice_key, *[i.c[c] for c in STATE]).where(
+                    i.c.tenant == tenant, i.c.invoice_key.in_(keys[start : start + 5_000])
                 )
-                frames.append(pd.DataFrame(result.fetchall(), columns=list(result.keys())))
+                frames.append(_read_frame(conn, query))
         if not frames:
             return pd.DataFrame(columns=["dedupe_key", "invoice_key", *STATE])
         return pd.concat(frames, ignore_index=True)
@@ -81,6 +91,14 @@ class StoreOps:
         self, upserts: pd.DataFrame, resolved: pd.DataFrame, tenant: str, now: datetime
     ) -> dict[str, int]:
         """Upsert by dedupe key (operator fields untouched) and resolve vanished incidents."""
+        from resources.store import (
+            IN_CHUNK,
+            _column_values,
+            _insert_frame,
+            _integer_columns,
+            _update_by_key,
+        )
+
         i = s.incidents
         counts = {"inserted": 0, "updated": 0, "resolved": len(resolved)}
         with self.engine.begin() as conn:
@@ -94,49 +112,51 @@ class StoreOps:
                         )
                     ).scalars()
                 )
-            inserts, updates = [], []
-            for row in upserts.to_dict("records"):
-                values = {c: _clean(row.get(c)) for c in (*CONTENT, *STATE)}
-                for c in ("secondary_flags", "action_hint", "mismatch_info"):
-                    values[c] = _json(row.get(c))
-                values["updated_at"] = now
-                if row["dedupe_key"] in existing:
-                    updates.append({"_key": row["dedupe_key"], **values})
-                else:
-                    inserts.append(
-                        {
-                            "dedupe_key": row["dedupe_key"],
-                            "tenant": tenant,
-                            "created_at": now,
-                            **values,
-                        }
-                    )
-            if inserts:
-                conn.execute(insert(i), inserts)
-                counts["inserted"] = len(inserts)
-            if updates:
-                from sqlalchemy import bindparam
-
-                columns = [c for c in updates[0] if c != "_key"]
-                conn.execute(
-                    update(i)
-                    .where(i.c.dedupe_key == bindparam("_key"))
-                    .values({c: bindparam(c) for c in columns}),
-                    updates,
+            # New incidents go through the store's bulk insert (COPY / DB-API executemany), known
+            # ones through one set-based update; values are converted column by column.
+            if keys:
+                frame = upserts.assign(
+                    **{
+                        c: [_json(v) for v in upserts[c].tolist()] if c in upserts else None
+                        for c in ("secondary_flags", "action_hint", "mismatch_info")
+                    },
+                    updated_at=now,
                 )
-                counts["updated"] = len(updates)
-            for row in resolved.to_dict("records"):
-                conn.execute(
-                    update(i)
-                    .where(i.c.dedupe_key == row["dedupe_key"])
-                    .values(
-                        status=row["status"],
-                        resolution_reason=row["resolution_reason"],
-                        resolved_at=_clean(row["resolved_at"]),
-                        recompute_limit_exceeded=False,
-                        updated_at=now,
+                frame = _integer_columns(frame, i)
+                known = frame["dedupe_key"].isin(existing).to_numpy()
+                values = [*CONTENT, *STATE, "updated_at"]
+                if (~known).any():
+                    new = frame[~known].assign(tenant=tenant, created_at=now)
+                    _insert_frame(conn, i, new, ["dedupe_key", "tenant", "created_at", *values])
+                    counts["inserted"] = len(new)
+                if known.any():
+                    _update_by_key(conn, i, "dedupe_key", frame[known], values)
+                    counts["updated"] = int(known.sum())
+            # Resolutions share their values (one reconcile, one ``now``): one UPDATE … IN (…)
+            # per distinct (status, reason, resolved_at), not one per incident.
+            groups: dict[tuple[Any, Any, Any], list[str]] = {}
+            if len(resolved):
+                for key, *state in zip(
+                    resolved["dedupe_key"].tolist(),
+                    _column_values(resolved["status"]),
+                    _column_values(resolved["resolution_reason"]),
+                    _column_values(resolved["resolved_at"]),
+                    strict=True,
+                ):
+                    groups.setdefault(tuple(state), []).append(key)  # type: ignore[arg-type]
+            for (status, reason, resolved_at), group in groups.items():
+                for start in range(0, len(group), IN_CHUNK):
+                    conn.execute(
+                        update(i)
+                        .where(i.c.dedupe_key.in_(group[start : start + IN_CHUNK]))
+                        .values(
+                            status=status,
+                            resolution_reason=reason,
+                            resolved_at=resolved_at,
+                            recompute_limit_exceeded=False,
+                            updated_at=now,
+                        )
                     )
-                )
         return counts
 
     def list_incidents(
@@ -222,14 +242,33 @@ class StoreOps:
             "resolution_time_seconds",
             "feedback_at",
         ]
-        with self.engine.connect() as conn:
-            result = conn.execute(
-                select(*[i.c[c] for c in columns]).where(i.c.day.between(first_day, last_day))
-            )
-            frame = pd.DataFrame(result.fetchall(), columns=columns)
-        frame["ocr_suspect"] = frame["ocr_suspect"].fillna(False).astype(bool)
+        query = select(*[i.c[c] for c in columns]).where(i.c.day.between(first_day, last_day))
+        frame = self._read(query, nullable=["was_hint_correct"])
         frame["has_feedback"] = frame["feedback_at"].notna()
         return frame
+
+    def incident_groups(self, first_day: str, last_day: str) -> pd.DataFrame:
+        """Incidents of the days counted (column ``n``) per the run summary's facts: severity,
+        ``ocr_suspect``, status, ``has_feedback`` and ``was_hint_correct``, grouped in the
+        database; the same facts as ``incident_frame``, pre-aggregated."""
+        from sqlalchemy import Boolean, case, false, true, type_coerce
+
+        i = s.incidents
+        has_feedback = case((i.c.feedback_at.is_(None), false()), else_=true())
+        keys = [i.c.severity, i.c.ocr_suspect, i.c.status, has_feedback, i.c.was_hint_correct]
+        query = (
+            select(
+                i.c.severity,
+                i.c.ocr_suspect,
+                i.c.status,
+                type_coerce(has_feedback, Boolean).label("has_feedback"),
+                i.c.was_hint_correct,
+                func.count().label("n"),
+            )
+            .where(i.c.day.between(first_day, last_day))
+            .group_by(*keys)
+        )
+        return self._read(query, nullable=["was_hint_correct"])
 
     # -- summaries and reports ----------------------------------------------------------------
     def save_document(self, kind: str, day: str, document: dict[str, Any], now: datetime) -> None:
@@ -277,6 +316,18 @@ class StoreOps:
                     error_code=error_code,
                 )
             )
+
+    def request_code_counts(self, start: datetime, end: datetime) -> pd.DataFrame:
+        """Status codes of ops API requests in [start, end) counted in the database: columns
+        ``code`` and ``n`` (the request half of ``status_codes``)."""
+        r = s.request_log
+        query = (
+            select(r.c.status_code.label("code"), func.count().label("n"))
+            .where(r.c.at >= start, r.c.at < end)
+            .group_by(r.c.status_code)
+            .order_by(r.c.status_code)
+        )
+        return self._read(query).astype("int64")
 
     def status_codes(
         self, start: datetime, end: datetime, first_day: str, last_day: str
@@ -344,33 +395,61 @@ class StoreOps:
             row["context"] = json.loads(row.pop("context_json"))
         return rows
 
-    def invoice_facts(self, first_day: str, last_day: str) -> pd.DataFrame:
+    def invoice_facts(
+        self, first_day: str, last_day: str, columns: Sequence[str] | None = None
+    ) -> pd.DataFrame:
         """Per invoice of the days: supplier, latencies and mismatch facts, joined in the database
-        (one query, only the columns reports need)."""
+        (one query, only the columns reports need: all of ``INVOICE_FACTS`` or ``columns``).
+        An invoice without validation row has no mismatch; ``ocr_suspect`` comes with
+        ``suspect_reason``."""
         x, v = s.extractions, s.validations
         query = (
-            select(
-                x.c.day,
-                x.c.supplier,
-                x.c.pipeline_total_ms,
-                x.c.extraction_ms,
-                v.c.has_mismatch,
-                v.c.mismatch_ratio,
-                v.c.suspect_reason,
-            )
+            select(*[_FACT_COLUMNS[c] for c in (columns or INVOICE_FACTS)])
             .select_from(
                 x.outerjoin(v, (v.c.day == x.c.day) & (v.c.invoice_key == x.c.invoice_key))
             )
             .where(x.c.day.between(first_day, last_day))
         )
-        with self.engine.connect() as conn:
-            result = conn.execute(query)
-            frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-        for name in ("pipeline_total_ms", "extraction_ms", "mismatch_ratio"):
-            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
-        frame["has_mismatch"] = frame["has_mismatch"].astype("boolean").fillna(False).astype(bool)
-        frame["ocr_suspect"] = frame["suspect_reason"].eq("OCR_LOCALE_SUSPECT")
+        frame = self._read(query)
+        if "suspect_reason" in frame:
+            frame["ocr_suspect"] = frame["suspect_reason"].eq("OCR_LOCALE_SUSPECT")
         return frame
+
+    def invoice_groups(self, first_day: str, last_day: str) -> pd.DataFrame:
+        """Invoices of the days counted (column ``n``) per ``has_mismatch`` (True, False): the
+        ``invoice_facts`` rows pre-aggregated in the database for the run summary.
+
+        Counted without the per-row join: all extraction rows (the primary-key index alone),
+        and the validation rows with a mismatch whose extraction row exists — what the
+        left join gives, since (day, invoice_key) matches at most one validation row."""
+        x, v = s.extractions, s.validations
+        extracted = (
+            select(x.c.day).where(x.c.day == v.c.day, x.c.invoice_key == v.c.invoice_key).exists()
+        )
+        total = (
+            select(func.count())
+            .select_from(x)
+            .where(x.c.day.between(first_day, last_day))
+            .scalar_subquery()
+        )
+        mismatched = (
+            select(func.count())
+            .select_from(v)
+            .where(v.c.day.between(first_day, last_day), v.c.has_mismatch.is_(True), extracted)
+            .scalar_subquery()
+        )
+        with self.engine.connect() as conn:  # one statement: both counts of one snapshot
+            counts = conn.execute(select(total, mismatched)).one()
+        n_total, n_mismatched = int(counts[0]), int(counts[1])
+        return pd.DataFrame(
+            {"has_mismatch": [True, False], "n": [n_mismatched, n_total - n_mismatched]}
+        )
+
+    def _read(self, query: Any, nullable: Sequence[str] = ()) -> pd.DataFrame:
+        from resources.store import _read_frame
+
+        with self.engine.connect() as conn:
+            return _read_frame(conn, query, nullable)
 
     def latest_day(self) -> str | None:
         """The newest inbox day with extracted invoices."""

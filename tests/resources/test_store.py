@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import numpy as np
 import pandas as pd
+import pytest
+from sqlalchemy import select
 
 from invoice_assets.domain.feedback import validate_feedback
 from resources import store as store_module
-from resources.store import InboxEntry, InvoiceStore, utcnow
+from resources import store_schema as s
+from resources.store import InboxEntry, InvoiceStore, _as_utc, utcnow
 from resources.store_schema import SCHEMA_VERSION
 from tests.assets.helpers import store_for
 
@@ -128,3 +133,326 @@ def test_the_queue_reports_depth_and_progress(env) -> None:
     files = store.inbox_files(["2025-01-02"]).set_index("file_name")
     assert files.loc["0.json", "attempts"] == 1
     assert files.loc["2.json", "status"] == "received"
+
+
+# -- the write path: column-wise conversion, bulk inserts, set-based updates ----------------------
+
+DAY = "2025-01-02"
+T0 = datetime(2025, 1, 2, 9, 30, 15, 123456, tzinfo=UTC)
+
+
+def _old_py_rows(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, object]]:
+    """The per-cell conversion the bulk insert used before it went column-wise."""
+    n = len(frame)
+    data = {
+        c: frame[c].to_numpy(dtype=object) if c in frame else np.full(n, None, dtype=object)
+        for c in columns
+    }
+    return [{c: store_module._py(data[c][i]) for c in columns} for i in range(n)]
+
+
+def _mixed_frame() -> pd.DataFrame:
+    """Every kind of cell a stage frame carries: NaN, NaT, None, pd.NA, numpy scalars, bools,
+    nullable integers, float-typed integers, tz-aware timestamps, containers."""
+    return pd.DataFrame(
+        {
+            "day": DAY,
+            "invoice_key": ["K0", "K1", "K2", "K3"],
+            "consumption_kwh": [1.5, np.nan, 0.0, -2.25],
+            "line_no": pd.array([3, None, 0, 7], dtype="Int64"),
+            "http_status": [200.0, np.nan, 429.0, 200.0],
+            "extraction_ms": np.array([1, 2, 3, 4], dtype="int32"),
+            "started_at": pd.to_datetime(
+                [T0, None, T0 + timedelta(microseconds=1), T0 - timedelta(days=40)], utc=True
+            ),
+            "supplier": pd.array(["Enerjisa", None, "Uludağ ş", ""], dtype="str"),
+            "status": ["\\N", None, pd.NA, np.nan],  # a text "\\N" is not COPY's NULL
+            "evidence_json": [{"a": [1, 2]}, None, ["x", "ü"], np.int64(5)],
+            "tariff_group": np.array([np.float64(2.5), None, np.int64(7), "mesken"], object),
+        }
+    )
+
+
+def test_the_column_wise_conversion_gives_what_the_per_cell_one_gave() -> None:
+    frame = _mixed_frame()
+    columns = [*frame.columns, "not_in_frame"]
+
+    new = store_module._records(frame, columns)
+
+    old = _old_py_rows(frame, columns)
+    assert new == old
+    for new_row, old_row in zip(new, old, strict=True):  # same Python types, not just equal
+        assert {c: type(v) for c, v in new_row.items()} == {c: type(v) for c, v in old_row.items()}
+    chunks = list(store_module._row_chunks(frame, columns, size=3))
+    assert [len(c) for c in chunks] == [3, 1]
+    assert [dict(zip(columns, r, strict=True)) for c in chunks for r in c] == old
+
+
+def _stored(store: InvoiceStore, table_name: str, columns: list[str]) -> dict[str, tuple]:
+    table = s.STAGE_TABLES[table_name]
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(table.c.invoice_key, *[table.c[c] for c in columns]).where(table.c.day == DAY)
+        ).fetchall()
+    return {r[0]: tuple(r[1:]) for r in rows}
+
+
+def test_bulk_inserts_round_trip_nulls_bools_timestamps_and_numbers(env) -> None:
+    store = _store(env)
+    frame = _mixed_frame()
+    validations = pd.DataFrame(
+        {
+            "day": DAY,
+            "invoice_key": ["K0", "K1", "K2"],
+            "has_mismatch": [True, False, True],
+            "hard_stop": np.array([np.True_, None, False], dtype=object),
+            "mismatch_ratio": [np.nan, 0.1, 1e-12],
+            "error_count": pd.array([0, None, 12], dtype="Int64"),
+            "errors_json": ["[]", None, '[{"code": "x"}]'],
+        }
+    )
+
+    store.replace_partitions({"extractions": frame, "validations": validations}, [DAY])
+
+    x = _stored(
+        store,
+        "extractions",
+        [
+            "consumption_kwh",
+            "line_no",
+            "http_status",
+            "extraction_ms",
+            "started_at",
+            "supplier",
+            "status",
+            "evidence_json",
+            "tariff_group",
+            "decided_at",
+        ],
+    )
+    started = {k: _as_utc(v[4]) for k, v in x.items()}
+    assert started == {
+        "K0": T0,
+        "K1": None,
+        "K2": T0 + timedelta(microseconds=1),
+        "K3": T0 - timedelta(days=40),
+    }
+    assert {k: v[:4] for k, v in x.items()} == {
+        "K0": (1.5, 3, 200, 1.0),
+        "K1": (None, None, None, 2.0),
+        "K2": (0.0, 0, 429, 3.0),
+        "K3": (-2.25, 7, 200, 4.0),
+    }
+    assert {k: v[5:] for k, v in x.items()} == {
+        "K0": ("Enerjisa", "\\N", '{"a": [1, 2]}', "2.5", None),
+        "K1": (None, None, None, None, None),
+        "K2": ("Uludağ ş", None, '["x", "ü"]', "7", None),
+        "K3": ("", None, "5", "mesken", None),
+    }
+    v = _stored(
+        store, "validations", ["has_mismatch", "hard_stop", "mismatch_ratio", "error_count"]
+    )
+    assert v == {
+        "K0": (True, True, None, 0),
+        "K1": (False, None, 0.1, None),
+        "K2": (True, False, 1e-12, 12),
+    }
+    back = store.read_stage("validations", [DAY]).set_index("invoice_key")
+    assert back["has_mismatch"].dtype == bool
+    assert back["errors_json"].to_dict() == {"K0": "[]", "K1": None, "K2": '[{"code": "x"}]'}
+
+
+def _started(day: str) -> pd.DataFrame:
+    """Extractions whose started_at covers the edges: null, sub-millisecond, after ``at``,
+    microsecond .999999, days and a leap second's neighbourhood before."""
+    starts = [
+        T0,
+        None,
+        T0 + timedelta(microseconds=1),
+        T0 - timedelta(microseconds=999_999),
+        T0 - timedelta(seconds=1, microseconds=7),
+        T0 - timedelta(days=3, hours=5, microseconds=123_457),
+        T0 - timedelta(minutes=2, microseconds=500),
+        datetime(2024, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+    ]
+    return pd.DataFrame(
+        {
+            "day": day,
+            "invoice_key": [f"K{i}" for i in range(len(starts))],
+            "started_at": pd.to_datetime(starts, utc=True),
+        }
+    )
+
+
+def test_mark_decided_stamps_the_same_latency_as_the_per_invoice_computation(env) -> None:
+    store = _store(env)
+    frame = _started(DAY)
+    store.replace_partitions({"extractions": frame}, [DAY])
+    store.replace_partitions({"extractions": _started("2025-01-03")}, ["2025-01-03"])
+    at = T0 + timedelta(seconds=2, microseconds=654_321)
+
+    store.mark_decided([DAY], at)
+
+    x = s.extractions
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(x.c.day, x.c.invoice_key, x.c.decided_at, x.c.pipeline_total_ms)
+        ).fetchall()
+    got = {(r.day, r.invoice_key): (_as_utc(r.decided_at), r.pipeline_total_ms) for r in rows}
+    for key, started in zip(frame["invoice_key"], frame["started_at"], strict=True):
+        decided, ms = got[(DAY, key)]
+        assert decided == at
+        if pd.isna(started):
+            assert ms is None
+            continue
+        # what mark_decided computed in Python, one invoice at a time, before it went set-based
+        want = max(0.0, (at - started.to_pydatetime()).total_seconds() * 1000.0)
+        assert ms == pytest.approx(want, abs=1e-6), key
+    assert got[(DAY, "K2")][1] > 0.0  # started 1 µs after T0, 2.65 s before ``at``
+    assert {v for k, v in got.items() if k[0] == "2025-01-03"} == {(None, None)}
+
+    later = at + timedelta(hours=1)  # a rerun restamps the day
+    store.mark_decided([DAY, "2025-01-03"], later)
+    with store.engine.connect() as conn:
+        ms = dict(
+            conn.execute(
+                select(x.c.invoice_key, x.c.pipeline_total_ms).where(x.c.day == "2025-01-03")
+            ).fetchall()
+        )
+    assert ms["K0"] == pytest.approx((later - T0).total_seconds() * 1000.0, abs=1e-6)
+    store.mark_decided([], later)  # no days: nothing to do
+
+
+def test_mark_decided_clamps_a_start_after_the_decision_to_zero(env) -> None:
+    store = _store(env)
+    frame = pd.DataFrame(
+        {"day": DAY, "invoice_key": ["K0"], "started_at": pd.to_datetime([T0], utc=True)}
+    )
+    store.replace_partitions({"extractions": frame}, [DAY])
+
+    store.mark_decided([DAY], T0 - timedelta(milliseconds=5))
+
+    x = s.extractions
+    with store.engine.connect() as conn:
+        assert conn.execute(select(x.c.pipeline_total_ms)).scalar_one() == 0.0
+
+
+def test_inbox_status_updates_group_files_by_their_values(env, monkeypatch) -> None:
+    store = _store(env)
+    monkeypatch.setattr(store_module, "IN_CHUNK", 2)  # several IN (…) chunks per group
+    names = [*(f"{i}.jsonl" for i in range(5)), 'a, "quoted"\nname.jsonl', "\\N"]
+    entries = [InboxEntry(n, f"/in/{n}", f"{i:064d}", 100 + i) for i, n in enumerate(names)]
+    assert store.register_inbox(DAY, entries) == 7
+    files = store.inbox_files([DAY]).set_index("file_name").loc[names]  # odd names survive
+    assert files["path"].tolist() == [f"/in/{n}" for n in names]
+    assert files["registered_at"].map(_as_utc).tolist() == files["updated_at"].map(_as_utc).tolist()
+
+    store.set_inbox_status(DAY, names, "processing", attempt=True)
+    items = {n: (2_000 if i < 4 else 1, 0 if i % 2 else 1) for i, n in enumerate(names)}
+    store.set_inbox_status(DAY, names[:5], "done", items=items)
+    store.set_inbox_status(
+        DAY, names[5:], "failed", items=items, error_codes={names[5]: "malformed_json"}
+    )
+
+    files = store.inbox_files([DAY]).set_index("file_name").loc[names]
+    assert files["attempts"].tolist() == [1] * 7
+    assert files["status"].tolist() == ["done"] * 5 + ["failed"] * 2
+    assert list(zip(files["items"], files["failed_items"], strict=True)) == [
+        items[n] for n in names
+    ]
+    assert files["error_code"].tolist() == [None] * 5 + ["malformed_json", None]
+
+    store.set_inbox_status(DAY, names[:3], "processing", attempt=True)  # items stay
+    files = store.inbox_files([DAY]).set_index("file_name").loc[names]
+    assert files["attempts"].tolist() == [2, 2, 2, 1, 1, 1, 1]
+    assert files.loc[names[0], "items"] == 2_000
+
+    changed = [*entries[:6], InboxEntry(names[6], "/in/new/6", "f" * 64, 999)]
+    assert store.register_inbox(DAY, changed) == 1  # only the file whose content changed
+    files = store.inbox_files([DAY]).set_index("file_name")
+    assert files.loc[names[6], ["status", "sha256", "size_bytes", "path"]].tolist() == [
+        "received",
+        "f" * 64,
+        999,
+        "/in/new/6",
+    ]
+    assert files.loc[names[5], "status"] == "failed"
+
+
+def test_vanished_incidents_are_resolved_in_one_go(env, monkeypatch) -> None:
+    store = _store(env)
+    monkeypatch.setattr(store_module, "IN_CHUNK", 2)
+    now = pd.Timestamp(utcnow())
+    base = {
+        "day": DAY,
+        "supplier": "x",
+        "severity": "S2",
+        "primary_flag": "INVOICE_TOTAL_MISMATCH",
+        "secondary_flags": ["LOW_CONFIDENCE"],
+        "action_class": "VERIFY_INVOICE_LOGIC",
+        "action_hint": {"action_class": "VERIFY_INVOICE_LOGIC"},
+        "mismatch_info": None,
+        "ocr_suspect": np.False_,
+        "error_code": None,
+        "status": "OPEN",
+        "resolution_reason": None,
+        "resolved_at": None,
+        "occurrence_count": np.int64(1),
+        "recompute_count": 0,
+        "recompute_limit_exceeded": True,
+        "first_seen_at": now,
+        "last_seen_at": now,
+    }
+    upserts = pd.DataFrame(
+        [base | {"dedupe_key": f"{i:064d}", "invoice_key": f"K{i}"} for i in range(5)]
+    )
+    empty = pd.DataFrame(columns=["dedupe_key"])
+    assert store.write_incidents(upserts, empty, "default", utcnow())["inserted"] == 5
+    resolved = pd.DataFrame(
+        {
+            "dedupe_key": [f"{i:064d}" for i in range(3)],
+            "status": "RESOLVED",
+            "resolution_reason": "recompute_resolved",
+            "resolved_at": now,
+        }
+    )
+
+    later = now + pd.Timedelta(minutes=5)
+    again = upserts.iloc[3:].assign(  # every kind of column changes, some to null
+        severity="S1",
+        secondary_flags=[[], ["A", "ü"]],
+        action_hint=None,
+        mismatch_info=[{"delta": 1.5}, None],
+        ocr_suspect=[True, False],
+        error_code=["E1", None],
+        occurrence_count=[2, 3],
+        recompute_limit_exceeded=False,
+        last_seen_at=later,
+    )
+    counts = store.write_incidents(again, resolved, "default", utcnow())
+
+    assert counts == {"inserted": 0, "updated": 2, "resolved": 3}
+    got = {i["invoice_key"]: i for i in store.list_incidents()}
+    for key in ("K0", "K1", "K2"):
+        assert got[key]["status"] == "RESOLVED"
+        assert got[key]["resolution_reason"] == "recompute_resolved"
+        assert got[key]["resolved_at"] == now.to_pydatetime()
+        assert got[key]["recompute_limit_exceeded"] is False
+        assert got[key]["severity"] == "S2"
+    for key, flags, info, ocr, code, count in (
+        ("K3", [], {"delta": 1.5}, True, "E1", 2),
+        ("K4", ["A", "ü"], None, False, None, 3),
+    ):
+        row = got[key]
+        assert row["status"] == "OPEN"
+        assert row["severity"] == "S1"
+        assert row["secondary_flags"] == flags
+        assert row["action_hint"] is None
+        assert row["mismatch_info"] == info
+        assert row["ocr_suspect"] is ocr
+        assert row["error_code"] == code
+        assert row["occurrence_count"] == count
+        assert row["recompute_limit_exceeded"] is False
+        assert row["first_seen_at"] == now.to_pydatetime()
+        assert row["last_seen_at"] == later.to_pydatetime()
+        assert row["tenant"] == "default"

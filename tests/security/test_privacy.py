@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import String, Text, select
 
+from invoice_assets.domain import privacy
 from invoice_assets.domain.privacy import mask_pii
 from invoice_assets.standin import StandIn
 from resources import store_schema as s
@@ -172,3 +173,52 @@ def test_evidence_is_stored_masked_from_json_files_and_from_the_openai_extractor
     assert "10.000 kWh" in stored  # the evidence is there, masked
     for secret in (VKN, TCKN, "532 123 45 67", "05321234567", "ayse.yilmaz"):
         assert secret not in stored, f"unmasked {secret!r} stored"
+
+
+def _three_substitutions(text: str) -> str:
+    """``mask_pii`` as it was before its pre-check: the three substitutions on every text."""
+    masked = privacy._EMAIL.sub(lambda m: f"***@{m.group(1)}", text)
+    masked = privacy._PHONE.sub(lambda m: f"[phone ***{m.group(1)}]", masked)
+    return privacy._ID_NUMBER.sub(lambda m: f"[id ***{m.group(1)}]", masked)
+
+
+_PIECES = st.sampled_from(
+    [
+        VKN,
+        TCKN,
+        *PHONES,
+        EMAIL,
+        "0532\u00a0123\t45\u200967",  # other whitespace between the groups
+        "(532)\n123-45-67",
+        "1.234,56",
+        "03.02.2025",
+        "+90",
+        "0",
+        "5",
+        "53",
+        "(",
+        ")",
+        "-",
+        " ",
+        "\u00a0",
+        "\t",
+        ".",
+        ",",
+        "@",
+        "a",
+        "ş",
+        "٣",  # a non-ASCII digit: ``\\d`` matches it in both patterns
+    ]
+)
+
+
+@settings(max_examples=600, deadline=None, derandomize=True, database=None)
+@given(
+    text=st.one_of(
+        st.lists(_PIECES, max_size=12).map("".join),
+        st.text(alphabet="0123456789 ()+-.,@a\u00a0\n", max_size=40),
+        st.lists(st.one_of(_PIECES, st.integers(0, 10**12).map(str)), max_size=8).map("".join),
+    )
+)
+def test_the_pre_check_masks_exactly_what_the_three_substitutions_mask(text: str) -> None:
+    assert mask_pii(text) == _three_substitutions(text)
