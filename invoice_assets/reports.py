@@ -7,9 +7,11 @@ partition), so a backfill's summary describes its days, not the hour it ran.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from invoice_assets.domain.health import system_health_report
@@ -21,28 +23,95 @@ if TYPE_CHECKING:
     from resources.thresholds import Thresholds
 
 WINDOW_DAYS = 7
+CALL_COLUMNS = ["pipeline_total_ms", "extraction_ms", "http_status"]
+HEALTH_FACTS = ["day", "supplier", "has_mismatch", "mismatch_ratio", "suspect_reason"]
+HEALTH_READ_DAYS = 31  # report days per read of a range (their windows reach 13 days earlier)
 
 
 def build_run_summary(
     store: InvoiceStore, first_day: str, last_day: str, t: Thresholds
 ) -> dict[str, Any]:
-    """The run summary over inbox days [first_day, last_day]."""
+    """The run summary over inbox days [first_day, last_day].
+
+    Counts come pre-aggregated from the database (``GROUP BY``); per invoice only the two
+    latency columns (for the percentiles) and the extraction call's status code are read."""
     start, _ = day_bounds(first_day)
     _, end = day_bounds(last_day)
-    invoices = store.invoice_facts(first_day, last_day)
-    incidents = store.incident_frame(first_day, last_day)
-    codes = store.status_codes(start, end, first_day, last_day)
+    invoices = store.invoice_groups(first_day, last_day)
+    # One pass over the extraction rows: the latencies and the extraction calls' status codes.
+    calls = store.read_stage_range("extractions", first_day, last_day, CALL_COLUMNS)
+    incidents = store.incident_groups(first_day, last_day)
+    # The status codes of ``InvoiceStore.status_codes``: API requests, then extraction calls.
+    codes = pd.concat(
+        [store.request_code_counts(start, end), _code_counts(calls["http_status"])],
+        ignore_index=True,
+    )
     # Queue samples are wall-clock facts: the depth seen from the window start until now.
     queue = store.queue_state(t.Recovery.STUCK_MINUTES, since=start)
-    return run_summary(
-        start, end, utcnow(), invoices, incidents, pd.Series(codes, dtype="int64"), queue
-    )
+    return run_summary(start, end, utcnow(), invoices, incidents, codes, queue, calls)
+
+
+def _code_counts(codes: pd.Series) -> pd.DataFrame:
+    """Known status codes with their count: columns ``code`` and ``n``."""
+    counted = codes.dropna().astype("int64").value_counts().sort_index()
+    return pd.DataFrame({"code": counted.index.to_numpy(), "n": counted.to_numpy()}, dtype="int64")
+
+
+def health_window(day: str) -> tuple[str, str]:
+    """The inbox days a health report at ``day`` reads: its window and the one before."""
+    end = date.fromisoformat(day)
+    return (end - timedelta(days=2 * WINDOW_DAYS - 1)).isoformat(), day
 
 
 def build_health_report(store: InvoiceStore, day: str, t: Thresholds) -> dict[str, Any]:
     """The system health report for the window ending at ``day``."""
-    end = date.fromisoformat(day)
-    first = (end - timedelta(days=2 * WINDOW_DAYS - 1)).isoformat()
-    invoices = store.invoice_facts(first, day)
-    incidents = store.incident_frame(first, day)
-    return system_health_report(invoices, incidents, end, WINDOW_DAYS, t)
+    return build_health_reports(store, [day], t)[day]
+
+
+def build_health_reports(
+    store: InvoiceStore, days: Sequence[str], t: Thresholds
+) -> dict[str, dict[str, Any]]:
+    """The health report of each of ``days`` (e.g. a backfill's range), in their order.
+
+    The facts of a run of days (at most ``HEALTH_READ_DAYS`` calendar days, which bounds the
+    memory of long backfills) are read once, with the 2 x 7-day window of its first day, and
+    each report gets only its own window's rows: the same report as one read per day."""
+    reports: dict[str, dict[str, Any]] = {}
+    for chunk in _spans(sorted(set(days)), HEALTH_READ_DAYS):
+        first, last = health_window(chunk[0])[0], chunk[-1]
+        invoices = _by_day(store.invoice_facts(first, last, HEALTH_FACTS))
+        incidents = _by_day(store.incident_frame(first, last))
+        for day in chunk:
+            lo, hi = health_window(day)
+            reports[day] = system_health_report(
+                _days(invoices, lo, hi),
+                _days(incidents, lo, hi),
+                date.fromisoformat(day),
+                WINDOW_DAYS,
+                t,
+            )
+    return {day: reports[day] for day in days}
+
+
+def _spans(days: list[str], span: int) -> list[list[str]]:
+    """Sorted ISO days cut into runs that each cover fewer than ``span`` calendar days."""
+    runs: list[list[str]] = []
+    for day in days:
+        if runs and (date.fromisoformat(day) - date.fromisoformat(runs[-1][0])).days < span:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return runs
+
+
+def _by_day(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows ordered by inbox day (stable: the database's order within a day is kept)."""
+    return frame.sort_values("day", kind="stable").reset_index(drop=True)
+
+
+def _days(frame: pd.DataFrame, first_day: str, last_day: str) -> pd.DataFrame:
+    """The rows of inbox days [first_day, last_day] of a frame ordered by ``day`` (ISO text)."""
+    days = frame["day"].to_numpy()
+    lo = int(np.searchsorted(days, first_day, side="left"))
+    hi = int(np.searchsorted(days, last_day, side="right"))
+    return frame.iloc[lo:hi]

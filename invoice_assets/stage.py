@@ -10,20 +10,35 @@ from collections.abc import Sequence
 import dagster as dg
 import pandas as pd
 
-from invoice_assets.domain.records import invoice_frame, line_item_frame
+from invoice_assets.domain.records import INVOICE_COLUMNS, invoice_frame, line_item_frame
+from resources import store_schema as s
 from resources.store import InvoiceStore
 
 OWNERS = ["team:invoice-ops"]
 KINDS = {"python", "pandas", "sql"}
 
 
+INVOICE_EXTRAS = ("day", "extraction_ms", "started_at")
+# What a stage reads of an extraction row: the invoice frame's columns and the extras, except
+# ``evidence_json`` (no stage rule reads it; ``InvoiceStore.invoice_evidence`` serves it, and at
+# ~0.8 kB per invoice it was a quarter of the read) — not ``http_status`` either, nor
+# ``decided_at`` / ``pipeline_total_ms`` that the incidents stage stamps afterwards.
+NOT_READ = frozenset({"evidence_json"})
+_INVOICE_READ = [
+    c.name
+    for c in s.extractions.columns
+    if c.name in {*INVOICE_COLUMNS, *INVOICE_EXTRAS} and c.name not in NOT_READ
+]
+
+
 def read_invoices(store: InvoiceStore, days: Sequence[str]) -> pd.DataFrame:
-    """The extraction frame of the days, ordered by (day, invoice_key), with its ``day``."""
-    raw = store.read_stage("extractions", days).sort_values(["day", "invoice_key"], kind="stable")
-    raw = raw.reset_index(drop=True)
+    """The extraction frame of the days, ordered by (day, invoice_key), with its ``day``
+    (``evidence_json`` left null: see ``NOT_READ``)."""
+    raw = store.read_stage("extractions", days, _INVOICE_READ)
+    raw = raw.sort_values(["day", "invoice_key"], kind="stable").reset_index(drop=True)
     frame = invoice_frame(raw)
-    for extra in ("day", "extraction_ms", "started_at"):
-        frame[extra] = raw[extra].to_numpy() if extra in raw else None
+    for extra in INVOICE_EXTRAS:  # the read's own arrays (started_at stays a UTC datetime)
+        frame[extra] = raw[extra].array
     return frame
 
 

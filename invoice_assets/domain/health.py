@@ -125,20 +125,30 @@ def top_offenders(
     }
 
 
+def _calendar_days(day: pd.Series) -> np.ndarray:
+    """Each row's calendar day (``datetime64[D]``; NaT when missing) from ISO text, dates or
+    timestamps (an aware timestamp counts on its own local day)."""
+    moments = pd.to_datetime(day)
+    if isinstance(moments.dtype, pd.DatetimeTZDtype):
+        moments = moments.dt.tz_localize(None)
+    return moments.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
+
+
 def system_health_report(
     invoices: pd.DataFrame, incidents: pd.DataFrame, end_day: date, window_days: int, t: Thresholds
 ) -> dict[str, Any]:
     """The report for the window ending at ``end_day`` versus the window before it."""
     start = end_day - timedelta(days=window_days - 1)
     prev_start = start - timedelta(days=window_days)
+    inv_days, inc_days = _calendar_days(invoices["day"]), _calendar_days(incidents["day"])
 
-    def between(frame: pd.DataFrame, lo: date, hi: date) -> pd.DataFrame:
-        days = pd.to_datetime(frame["day"]).dt.date
-        return frame[(days >= lo) & (days <= hi)]
+    def between(frame: pd.DataFrame, days: np.ndarray, lo: date, hi: date) -> pd.DataFrame:
+        return frame[(days >= np.datetime64(lo, "D")) & (days <= np.datetime64(hi, "D"))]
 
-    cur_inv, cur_inc = between(invoices, start, end_day), between(incidents, start, end_day)
-    prev_inv = between(invoices, prev_start, start - timedelta(days=1))
-    prev_inc = between(incidents, prev_start, start - timedelta(days=1))
+    cur_inv = between(invoices, inv_days, start, end_day)
+    cur_inc = between(incidents, inc_days, start, end_day)
+    prev_inv = between(invoices, inv_days, prev_start, start - timedelta(days=1))
+    prev_inc = between(incidents, inc_days, prev_start, start - timedelta(days=1))
     current, previous = window_counts(cur_inv, cur_inc), window_counts(prev_inv, prev_inc)
     mismatch_incidents = cur_inc[cur_inc["primary_flag"] == "INVOICE_TOTAL_MISMATCH"]
     return {

@@ -127,3 +127,31 @@ def test_top_offenders_by_rate_respect_the_volume_guard(t) -> None:
         {"supplier": "small", "incidents": 3},
         {"supplier": "big", "incidents": 1},
     ]
+
+
+def test_the_windows_select_calendar_days_from_text_dates_or_timestamps(t) -> None:
+    """Edges of both windows (day 1 and 7 of each, one day before and after) as ISO text, as
+    dates, as timestamps with a time of day and as aware timestamps in another zone."""
+    edges = [END + timedelta(days=d) for d in (1, 0, -6, -7, -13, -14)]
+    invoices = pd.concat(
+        [_invoices(d, 10 + i, mismatches=i, ocr=i // 2) for i, d in enumerate(edges)],
+        ignore_index=True,
+    )
+    incidents = pd.concat([_incidents(d, s1=i, s2=1) for i, d in enumerate(edges)])
+    expected = system_health_report(invoices, incidents, END, 7, t)
+    assert expected["current"]["total_invoices"] == 11 + 12
+    assert expected["previous"]["total_invoices"] == 13 + 14
+
+    def retyped(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+        days = pd.to_datetime(frame["day"])
+        if kind == "date":
+            values = days.dt.date
+        elif kind == "timestamp":
+            values = days + pd.Timedelta(hours=23, minutes=59)
+        else:  # 01:30 in Istanbul is still the same calendar day there
+            values = (days + pd.Timedelta(hours=1, minutes=30)).dt.tz_localize("Europe/Istanbul")
+        return frame.assign(day=values.to_numpy())
+
+    for kind in ("date", "timestamp", "aware"):
+        report = system_health_report(retyped(invoices, kind), retyped(incidents, kind), END, 7, t)
+        assert report == expected, kind

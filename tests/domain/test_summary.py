@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -96,3 +97,61 @@ def test_the_schema_check_reports_a_broken_document() -> None:
     problems = schema_errors({"generated_at": "not a date", "counts": {"total_invoices": "4"}})
     assert any("period" in p or "required" in p for p in problems)
     assert any("total_invoices" in p for p in problems)
+
+
+def test_pre_aggregated_groups_give_the_same_summary_as_one_row_per_item() -> None:
+    rng = np.random.default_rng(5)
+    n = 500
+    invoices = pd.DataFrame(
+        {
+            "has_mismatch": rng.random(n) < 0.2,
+            "pipeline_total_ms": np.where(rng.random(n) < 0.1, np.nan, rng.random(n) * 1e4),
+            "extraction_ms": rng.random(n) * 300,
+        }
+    )
+    m = 120
+    feedback = rng.random(m) < 0.4
+    incidents = pd.DataFrame(
+        {
+            "severity": rng.choice(["S1", "S2"], m),
+            "ocr_suspect": rng.random(m) < 0.3,
+            "status": rng.choice(["OPEN", "RESOLVED", "ACK"], m),
+            "has_feedback": feedback,
+            "was_hint_correct": pd.Series(
+                [rng.choice([True, False, None]) if f else None for f in feedback], dtype=object
+            ),
+        }
+    )
+    codes = pd.Series(rng.choice([200, 201, 400, 404, 429, 500, 503], 300), dtype="int64")
+
+    def groups(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+        counted = frame[keys].astype(object).groupby(keys, dropna=False).size()
+        return counted.rename("n").reset_index()
+
+    per_row = _summary(invoices, incidents, list(codes))
+    queue = {"current_depth": 2, "max_depth_in_period": 7, "stuck_detected": False}
+    grouped = run_summary(
+        START,
+        END,
+        END,
+        groups(invoices, ["has_mismatch"]),
+        groups(incidents, list(incidents.columns)),
+        codes.value_counts().rename_axis("code").rename("n").reset_index(),
+        queue,
+        latencies=invoices[["pipeline_total_ms", "extraction_ms"]],
+    )
+
+    assert grouped == per_row
+    assert grouped["counts"]["total_invoices"] == n
+    assert grouped["counts"]["incident_count"] == m
+    assert schema_errors(grouped) == []
+
+
+def test_error_counts_take_codes_with_their_counts() -> None:
+    counted = pd.DataFrame({"code": [200, 404, 500, 503, 302], "n": [10, 2, 1, 4, 3]})
+    assert error_counts(counted) == {
+        "by_code": {"404": 2, "500": 1, "503": 4},
+        "total_4xx": 2,
+        "total_5xx": 5,
+    }
+    assert error_counts(counted.iloc[:0]) == {"by_code": {}, "total_4xx": 0, "total_5xx": 0}
