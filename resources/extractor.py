@@ -47,6 +47,12 @@ class InboxExtractor(dg.ConfigurableResource):
     max_file_bytes: int = Field(
         default=10 * 1024 * 1024, gt=0, description="Files larger than this fail as file_too_large."
     )
+    batch_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        gt=0,
+        description="Inbox files are parsed, framed and written in batches of about this many "
+        "bytes (~25k invoices), so the extractions step's memory follows the batch, not the day.",
+    )
 
     def extract_file(self, path: Path) -> list[ExtractedItem]:
         """Every invoice in one inbox file (never raises for bad content)."""

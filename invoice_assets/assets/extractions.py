@@ -2,9 +2,14 @@
 
 Registers the day's files in the queue (received → processing → done/failed), routes each file by
 content through the extractor, marks duplicate invoice keys, and writes one row per invoice (ok or
-failed with its ``error_code``) plus the line items, in one transaction per run.
+failed with its ``error_code``) plus the line items, in one transaction per run. Files are parsed
+and written in batches (``InboxExtractor.batch_bytes``, 32 MiB), so memory follows the batch, not
+the day (1M invoices a day).
 """
 
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
@@ -20,7 +25,7 @@ from invoice_assets.domain.records import (
     sniff_kind,
 )
 from invoice_assets.partitions import daily_partitions, partition_days
-from invoice_assets.stage import KINDS, OWNERS, keyed_view, md_counts
+from invoice_assets.stage import KINDS, OWNERS, md_counts
 from resources.extractor import ExtractedItem, InboxExtractor
 from resources.inbox import InboxResource
 from resources.openai_extractor import ExtractionCache, OpenAIExtractor
@@ -65,37 +70,93 @@ def _documents(
     return out, usage
 
 
-def _extract_day(
-    day: str,
-    store: InvoiceStore,
-    inbox: InboxResource,
-    extractor: InboxExtractor,
-    openai: OpenAIExtractor,
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
+CHECKED = ["day", "invoice_key", "source_file", "status", "error_code"]  # kept for the GX suite
+
+
+def _batches(entries: list[InboxEntry], limit: int) -> Iterator[list[InboxEntry]]:
+    """Consecutive runs of files holding at most ``limit`` bytes (a bigger file goes alone)."""
+    batch: list[InboxEntry] = []
+    size = 0
+    for entry in entries:
+        if batch and size + entry.size_bytes > limit:
+            yield batch
+            batch, size = [], 0
+        batch.append(entry)
+        size += entry.size_bytes
+    if batch:
+        yield batch
+
+
+@dataclass
+class _Day:
+    """One inbox day being extracted: its files, documents already extracted, and the tallies
+    its batches add to while they stream into the store."""
+
+    day: str
+    entries: list[InboxEntry]
+    documents: dict[str, list[ExtractedItem]]
+    started: datetime
+    seen: set[str] = field(default_factory=set)  # invoice keys so far: duplicates across batches
+    files: dict[str, list[int]] = field(default_factory=dict)  # file → [invoices, failed]
+    codes: dict[str, str | None] = field(default_factory=dict)  # file → its first error code
+    checked: list[pd.DataFrame] = field(default_factory=list)  # columns the GX suite reads
+    line_items: int = 0
+
+    def frames(self, extractor: InboxExtractor) -> Iterator[dict[str, pd.DataFrame]]:
+        """The day's rows, one batch of files at a time (only one batch of records is alive)."""
+        for batch in _batches(self.entries, extractor.batch_bytes):
+            outcomes: list[ExtractedItem] = []
+            for entry in batch:
+                found = self.documents.get(entry.file_name)
+                outcomes.extend(found or extractor.extract_file(Path(entry.path)))
+            items = mark_duplicates([o.item for o in outcomes], self.seen)
+            invoices, lines = items_to_frames(items)
+            del items
+            invoices["day"] = self.day
+            invoices["extraction_ms"] = [o.extraction_ms for o in outcomes]
+            invoices["http_status"] = [o.http_status for o in outcomes]
+            invoices["started_at"] = self.started
+            lines["day"] = self.day
+            self._tally(invoices, len(lines))
+            yield {"extractions": invoices, "line_items": lines}
+
+    def _tally(self, invoices: pd.DataFrame, line_items: int) -> None:
+        failed = invoices["status"].eq("failed").to_numpy()
+        per_file = pd.DataFrame({"file": invoices["source_file"].to_numpy(), "failed": failed})
+        sizes = per_file.groupby("file", sort=False)["failed"].agg(["size", "sum"])
+        for name, size, bad in sizes.itertuples(name=None):
+            tally = self.files.setdefault(name, [0, 0])
+            tally[0] += int(size)
+            tally[1] += int(bad)
+        errors = invoices.loc[failed, ["source_file", "error_code"]].drop_duplicates("source_file")
+        for name, code in errors.itertuples(index=False, name=None):
+            self.codes.setdefault(name, code)
+        confidences = [c for c in invoices.columns if c.startswith("conf_")]
+        self.checked.append(invoices[[*CHECKED, *confidences]])
+        self.line_items += line_items
+
+    def settle(self, store: InvoiceStore) -> None:
+        """Queue states once the rows are stored: files whose every invoice failed are failed."""
+        names = [e.file_name for e in self.entries]
+        counts = {n: (self.files.get(n, [0, 0])[0], self.files.get(n, [0, 0])[1]) for n in names}
+        failed = [n for n in names if counts[n][0] == counts[n][1]]
+        done = [n for n in names if counts[n][0] != counts[n][1]]
+        store.set_inbox_status(self.day, done, "done", items=counts)
+        store.set_inbox_status(self.day, failed, "failed", items=counts, error_codes=self.codes)
+
+
+def _open_day(
+    day: str, store: InvoiceStore, inbox: InboxResource, openai: OpenAIExtractor
+) -> tuple[_Day, dict[str, float]]:
+    """Register the day's files as processing and extract its documents (before any rows are
+    written: the extraction cache and the queue are written outside the stage transaction)."""
     entries = inbox.list_files(day)
     store.register_inbox(day, entries)
     queue = store.inbox_files([day])
-    names = [e.file_name for e in entries]
-    store.set_inbox_status(day, names, "processing", attempt=True)
+    store.set_inbox_status(day, [e.file_name for e in entries], "processing", attempt=True)
     started = utcnow()
     documents, usage = _documents(entries, queue, openai, store) if openai.api_key else ({}, {})
-    outcomes = []
-    for entry in entries:
-        outcomes.extend(documents.get(entry.file_name) or extractor.extract_file(Path(entry.path)))
-    items = mark_duplicates([o.item for o in outcomes])
-    invoices, lines = items_to_frames(items)
-    invoices["day"] = day
-    invoices["extraction_ms"] = [o.extraction_ms for o in outcomes]
-    invoices["http_status"] = [o.http_status for o in outcomes]
-    invoices["started_at"] = started
-    lines["day"] = day
-    per_file = invoices.groupby("source_file")["status"]
-    counts = {name: (int(group.size), int((group == "failed").sum())) for name, group in per_file}
-    codes = invoices.groupby("source_file")["error_code"].first().to_dict()
-    failed = [n for n in names if counts.get(n, (0, 0))[0] == counts.get(n, (0, 0))[1]]
-    store.set_inbox_status(day, [n for n in names if n not in failed], "done", items=counts)
-    store.set_inbox_status(day, failed, "failed", items=counts, error_codes=codes)
-    return invoices, lines, usage
+    return _Day(day, entries, documents, started), usage
 
 
 @dg.asset(
@@ -123,27 +184,32 @@ def extractions(
     """One row per invoice found in the inbox day (ok or failed with an error_code)."""
     days = partition_days(context)
     store.ensure_schema()
-    frames = [_extract_day(day, store, inbox, extractor, openai) for day in days]
+    opened = [_open_day(day, store, inbox, openai) for day in days]
     usage: dict[str, float] = {}
-    for _, _, day_usage in frames:
+    for _, day_usage in opened:
         for key, value in day_usage.items():
             usage[key] = usage.get(key, 0.0) + value
-    invoices = pd.concat([f[0] for f in frames], ignore_index=True)
-    lines = pd.concat([f[1] for f in frames], ignore_index=True)
-    store.replace_partitions({"extractions": invoices, "line_items": lines}, days)
-    failed = invoices["status"].eq("failed")
-    context.log.info("extracted %d invoices (%d failed) for %s", len(invoices), failed.sum(), days)
-    check = extractions_expectations(keyed_view(invoices))
+    work = [d for d, _ in opened]
+    store.replace_partitions_streamed(
+        ["extractions", "line_items"], days, (f for d in work for f in d.frames(extractor))
+    )
+    for d in work:
+        d.settle(store)
+    checked = pd.concat([part for d in work for part in d.checked], ignore_index=True)
+    failed = checked["status"].eq("failed")
+    received = len(checked)
+    context.log.info("extracted %d invoices (%d failed) for %s", received, failed.sum(), days)
+    check = extractions_expectations(checked)
     return dg.MaterializeResult(
         check_results=[check],
         metadata={
-            "dagster/row_count": len(invoices),
-            "invoices_received": len(invoices),
+            "dagster/row_count": received,
+            "invoices_received": received,
             "invoices_ok": int((~failed).sum()),
             "invoices_failed": int(failed.sum()),
-            "failure_rate": rate(failed.sum(), len(invoices)),
-            "files": int(invoices["source_file"].nunique()),
-            "line_items": len(lines),
+            "failure_rate": rate(failed.sum(), received),
+            "files": int(checked["source_file"].nunique()),
+            "line_items": sum(d.line_items for d in work),
             "openai_enabled": bool(openai.api_key),
             "openai_calls": int(usage.get("calls", 0)),
             "openai_cache_hits": int(usage.get("cache_hits", 0)),
@@ -152,7 +218,7 @@ def extractions(
             "openai_estimated_cost_usd": round(usage.get("estimated_cost_usd", 0.0), 4),
             "days": ", ".join(days) if len(days) <= 7 else f"{days[0]} … {days[-1]}",
             "error_codes": md_counts(
-                invoices.loc[failed, "error_code"].value_counts().sort_index(),
+                checked.loc[failed, "error_code"].value_counts().sort_index(),
                 "error_code",
                 "count",
             ),

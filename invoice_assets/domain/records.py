@@ -343,15 +343,16 @@ def _item(source_file: str, line_no: int | None, raw: bytes) -> InboxItem:
     return InboxItem(source_file, line_no, _sha(raw), parsed, None)
 
 
-def mark_duplicates(items: Sequence[InboxItem]) -> list[InboxItem]:
+def mark_duplicates(items: Sequence[InboxItem], seen: set[str] | None = None) -> list[InboxItem]:
     """Make every item's invoice key unique within a batch, losing nothing.
 
     A second record with an invoice key already seen fails as ``duplicate_invoice`` and falls back
     to the sha256 of its bytes. Items whose bytes are identical (two copies of one broken file)
     get a key salted with their file and line, stable across reruns. Items must come in a stable
-    order (file name, line) for determinism.
+    order (file name, line) for determinism. ``seen`` carries the keys of earlier batches of the
+    same day (it is updated); without it the batch stands alone.
     """
-    seen: set[str] = set()
+    seen = set() if seen is None else seen
     out: list[InboxItem] = []
     for item in items:
         key = item.invoice_key

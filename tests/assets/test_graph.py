@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
+from invoice_assets.definitions import build_resources
 from invoice_assets.domain.feedback import validate_feedback
 from invoice_assets.domain.summary import schema_errors
+from resources.extractor import InboxExtractor
 from resources.store import utcnow
-from tests.assets.helpers import materialize_day, store_for
+from tests.assets.helpers import graph_assets, materialize_day, store_for
 from tests.conftest import put_smoke_fixtures
 
 DAY = "2025-02-03"
@@ -161,3 +164,32 @@ def test_identical_broken_files_and_duplicate_invoices_are_each_accounted_for(re
         if i["primary_flag"] == "EXTRACTION_FAILED"
     ]
     assert len(failed) == 7
+
+
+def test_extracting_file_by_file_gives_the_same_rows_as_one_batch(ready_env) -> None:
+    folder = Path(ready_env["INVOICE_HOME"]) / "inbox" / DAY
+    duplicate = (folder / "s2_mismatch_invoice.json").read_bytes()
+    (folder / "zz-s2-again.json").write_bytes(duplicate)  # a duplicate in a later batch
+    store = store_for(ready_env)
+    kept = ["invoice_key", "source_file", "status", "error_code", "consumption_kwh"]
+
+    def extracted(batch_bytes: int) -> tuple[list[tuple], dict[str, str]]:
+        extractor = InboxExtractor(batch_bytes=batch_bytes)
+        resources = {**build_resources(ready_env), "extractor": extractor}
+        result = dg.materialize(
+            [a for a in graph_assets() if a.key == dg.AssetKey("extractions")],
+            partition_key=DAY,
+            resources=resources,
+            instance=dg.DagsterInstance.ephemeral(),
+        )
+        assert result.success
+        rows = store.read_stage("extractions", [DAY]).sort_values("invoice_key")[kept]
+        queue = store.inbox_files([DAY]).set_index("file_name")["status"].to_dict()
+        return list(rows.astype(object).where(rows.notna(), None).itertuples(index=False)), queue
+
+    one_batch, file_by_file = extracted(1 << 30), extracted(1)
+    assert file_by_file == one_batch
+    rows, queue = file_by_file
+    assert len(rows) == 5
+    assert [r.error_code for r in rows].count("duplicate_invoice") == 1
+    assert queue["zz-s2-again.json"] == "failed"
