@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import chain
 from pathlib import Path
 from threading import Lock
 from typing import Any
@@ -44,6 +43,7 @@ from sqlalchemy.engine import Connection
 
 from invoice_assets.domain.records import source_name
 from resources import store_schema as s
+from resources.pg_binary import copy_frame
 from resources.store_ops import StoreOps
 
 INSERT_CHUNK_ROWS = 20_000
@@ -554,8 +554,9 @@ def _insert_frame(conn: Connection, table: Any, frame: pd.DataFrame, columns: li
     SQLAlchemy's bind processors (its DATETIME text format) applied column-wise where needed.
     """
     if conn.dialect.name == "postgresql":
-        chunks = _row_chunks(frame, columns, null=_COPY_NULL)
-        _copy_rows(conn, table.name, columns, chain.from_iterable(chunks))
+        quote = conn.dialect.identifier_preparer.quote
+        raw = conn.connection.dbapi_connection
+        copy_frame(raw, quote(table.name), [table.c[c] for c in columns], frame)
         return
     dialect = conn.dialect
     processors = [_sqlite_processor(table.c[c], frame, dialect) for c in columns]
@@ -589,7 +590,7 @@ def _update_by_key(
             f"CREATE TEMPORARY TABLE {temp} ON COMMIT DROP AS"
             f" SELECT {', '.join(quote(c) for c in cols)} FROM {name} WITH NO DATA"
         )
-        _copy_rows(conn, temp, cols, chain.from_iterable(_row_chunks(frame, cols, null=_COPY_NULL)))
+        copy_frame(conn.connection.dbapi_connection, temp, [table.c[c] for c in cols], frame)
         conn.exec_driver_sql(
             f"UPDATE {name} SET {', '.join(f'{quote(c)} = u.{quote(c)}' for c in columns)}"
             f" FROM {temp} AS u WHERE {name}.{quote(key)} = u.{quote(key)}"
@@ -625,68 +626,3 @@ def _sqlite_processor(
     if isinstance(column.type, Boolean) and kind == "b":
         return None
     return process  # type: ignore[no-any-return]
-
-
-class _CopyNull(float):
-    """NULL for the COPY below: the csv writer takes it for a number and writes it unquoted as
-    ``\\N``, while it quotes every text value, so a text "\\N" (or "") stays text."""
-
-    def __repr__(self) -> str:
-        return "\\N"
-
-    __str__ = __repr__
-
-
-_COPY_NULL = _CopyNull()
-
-
-class _CsvStream:
-    """A file-like source for ``COPY … FROM STDIN``: CSV text formatted on demand, a few rows
-    at a time, so the server parses what it got while the next rows are formatted (two cores
-    instead of one after the other) and only those few rows' text is held."""
-
-    def __init__(self, rows: Iterable[Sequence[Any]], batch: int = 1_000) -> None:
-        import csv
-        import io
-
-        self._rows = iter(rows)
-        self._batch = batch
-        self._buffer = io.StringIO()
-        self._writer = csv.writer(self._buffer, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
-        self._text = ""
-        self._at = 0
-
-    def read(self, size: int = -1) -> str:
-        from itertools import islice
-
-        while size < 0 or len(self._text) - self._at < size:
-            rows = list(islice(self._rows, self._batch))
-            if not rows:
-                break
-            self._writer.writerows(rows)
-            self._text = self._text[self._at :] + self._buffer.getvalue()
-            self._at = 0
-            self._buffer.seek(0)
-            self._buffer.truncate()
-        end = len(self._text) if size < 0 else self._at + size
-        out = self._text[self._at : end]
-        self._at = min(end, len(self._text))
-        return out
-
-
-def _copy_rows(
-    conn: Connection, name: str, columns: list[str], rows: Iterable[Sequence[Any]]
-) -> None:
-    """PostgreSQL bulk load through one COPY (several times faster than INSERT batches);
-    ``rows`` are tuples in ``columns`` order with nulls given as ``_COPY_NULL``, streamed."""
-    raw = conn.connection.dbapi_connection
-    assert raw is not None
-    cursor = raw.cursor()
-    try:
-        cursor.copy_expert(  # type: ignore[attr-defined]  # psycopg2 cursor
-            f"COPY {name} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')",
-            _CsvStream(rows),
-            size=1 << 16,
-        )
-    finally:
-        cursor.close()
