@@ -6,6 +6,7 @@ Not for business rules (those are in ``invoice_assets.domain``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from threading import Lock
 
 import dagster as dg
 import pandas as pd
@@ -31,15 +32,36 @@ _INVOICE_READ = [
 ]
 
 
-def read_invoices(store: InvoiceStore, days: Sequence[str]) -> pd.DataFrame:
+_RUN_FRAME: dict[tuple[str, tuple[str, ...], str], pd.DataFrame] = {}
+_RUN_FRAME_LOCK = Lock()
+
+
+def read_invoices(
+    store: InvoiceStore, days: Sequence[str], run_id: str | None = None
+) -> pd.DataFrame:
     """The extraction frame of the days, ordered by (day, invoice_key), with its ``day``
-    (``evidence_json`` left null: see ``NOT_READ``)."""
+    (``evidence_json`` left null: see ``NOT_READ``).
+
+    With ``run_id`` the frame is read once per run and the run's later stages share it: within
+    a run only the extractions step writes these rows, before any stage reads them. One frame is
+    kept (the latest run and days), and each caller gets its own copy-on-write view of it.
+    """
+    key = (store.url, tuple(days), run_id) if run_id else None
+    with _RUN_FRAME_LOCK:
+        cached = _RUN_FRAME.get(key) if key else None
+    if cached is not None:
+        return cached.copy(deep=False)
     raw = store.read_stage("extractions", days, _INVOICE_READ)
     raw = raw.sort_values(["day", "invoice_key"], kind="stable").reset_index(drop=True)
     frame = invoice_frame(raw)
     for extra in INVOICE_EXTRAS:  # the read's own arrays (started_at stays a UTC datetime)
         frame[extra] = raw[extra].array
-    return frame
+    if key is None:
+        return frame
+    with _RUN_FRAME_LOCK:
+        _RUN_FRAME.clear()
+        _RUN_FRAME[key] = frame
+    return frame.copy(deep=False)
 
 
 def read_line_items(store: InvoiceStore, days: Sequence[str]) -> pd.DataFrame:

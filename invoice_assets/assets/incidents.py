@@ -58,7 +58,7 @@ def incidents(
     totals = {"inserted": 0, "updated": 0, "resolved": 0}
     built = []
     for day in partition_days(context):
-        invoices = read_invoices(store, [day])
+        invoices = read_invoices(store, [day], context.run_id)
         facts = read_aligned(store, "validations", invoices, [day])
         computed = build_incidents(
             invoices, facts, facts, _flags_for(store, invoices, day), t, TENANT

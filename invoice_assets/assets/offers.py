@@ -35,7 +35,7 @@ def offers(
 ) -> dg.MaterializeResult:
     """Offer breakdown, savings and the reason when no offer could be priced."""
     days = partition_days(context)
-    invoices = read_invoices(store, days)
+    invoices = read_invoices(store, days, context.run_id)
     validation = read_aligned(store, "validations", invoices, days)
     frame = price_offers(invoices, validation, market_data.load(), thresholds.get())
     stored = keyed(invoices, frame)

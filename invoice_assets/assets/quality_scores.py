@@ -22,7 +22,7 @@ def quality_scores(
 ) -> dg.MaterializeResult:
     """Quality score, grade and ordered flag list per invoice; the long flag table beside it."""
     days = partition_days(context)
-    invoices = read_invoices(store, days)
+    invoices = read_invoices(store, days, context.run_id)
     validation = read_aligned(store, "validations", invoices, days)
     offers = read_aligned(store, "offers", invoices, days)
     flags = raise_flags(invoices, validation, validation, offers)

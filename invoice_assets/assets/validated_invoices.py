@@ -35,7 +35,7 @@ def validated_invoices(
     """Readiness for pricing, errors[] and warnings[] per invoice, with mismatch facts."""
     days = partition_days(context)
     t = thresholds.get()
-    invoices = read_invoices(store, days)
+    invoices = read_invoices(store, days, context.run_id)
     breakdown, mismatch = assess(invoices, market_data.load(), t)
     validation, issues = validate_invoices(invoices, read_line_items(store, days), mismatch, t)
     errors, warnings = issues_by_invoice(issues, len(invoices))
