@@ -7,16 +7,24 @@ documents per second (every request in flight all the time, zero client cost); t
 reports the achieved rate, its share of the ideal (target ≥ 90 %), the stand-in's maximum
 requests in flight (must equal c) and that every document came back as a record. Medians of 3.
 
-The stand-in runs in this process (a daemon-thread HTTP server, as tests use it), so its own
-request handling shares the GIL with the client: the figures are a lower bound of what a remote
-API would allow.
+The stand-in runs in its own process (``python -m invoice_assets.standin``), as a remote API
+would: its request handling does not share this process's GIL with the client. It reports its
+requests in flight at ``GET /v1/_standin/counters``. Client and stand-in still share the
+machine's two cores.
 
     .venv/bin/python -m bench.extraction_concurrency [--quick] [--out result.json]
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import socket
+import subprocess
+import sys
 import time
+import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 from bench.common import cli, median, metric, record
@@ -44,8 +52,35 @@ def docs_for(concurrency: int, quick: bool) -> int:
     return 2 * concurrency if quick else max(16, 8 * concurrency)
 
 
+@contextlib.contextmanager
+def standin_process(latency: float) -> Iterator[str]:
+    """The stand-in in a child process with ``latency`` per request; yields its base URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "invoice_assets.standin", "--port", str(port)]
+    command += ["--api-key", KEY, "--latency", str(latency)]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        line = child.stdout.readline()  # "OpenAI stand-in on <url> ..." once it listens
+        yield line.split(" on ", 1)[1].split()[0]
+    finally:
+        child.terminate()
+        child.wait(timeout=10)
+
+
+def counters(base_url: str, reset: bool = False) -> dict[str, int]:
+    request = urllib.request.Request(
+        f"{base_url.rstrip('/').removesuffix('/v1')}/v1/_standin/counters"
+        + ("?reset=1" if reset else ""),
+        headers={"Authorization": f"Bearer {KEY}"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        return dict(json.load(answer))
+
+
 def run(quick: bool = False) -> dict[str, Any]:
-    from invoice_assets.standin import StandIn
     from resources.openai_extractor import OpenAIExtractor
 
     started = time.perf_counter()
@@ -54,10 +89,9 @@ def run(quick: bool = False) -> dict[str, Any]:
     metrics: dict[str, Any] = {}
     details: dict[str, Any] = {"latency_s": latency, "levels": {}}
     notes: list[str] = []
-    with StandIn(api_key=KEY) as standin:
-        standin.slow(latency)
+    with standin_process(latency) as base_url:
         # Warm-up: the openai client's first use pays for imports and schema building.
-        OpenAIExtractor(api_key=KEY, base_url=standin.base_url).extract_documents(
+        OpenAIExtractor(api_key=KEY, base_url=base_url).extract_documents(
             [("warm.pdf", pdf("warm"))]
         )
         batch_no = 0
@@ -65,7 +99,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             n = docs_for(concurrency, quick)
             extractor = OpenAIExtractor(
                 api_key=KEY,
-                base_url=standin.base_url,
+                base_url=base_url,
                 max_concurrency=concurrency,
                 timeout_seconds=30.0,
                 max_retries=0,
@@ -74,11 +108,11 @@ def run(quick: bool = False) -> dict[str, Any]:
             for _ in range(repeats):
                 batch_no += 1
                 docs = [(f"doc-{batch_no}-{i}.pdf", pdf(f"{batch_no}-{i}")) for i in range(n)]
-                standin.max_in_flight = 0
+                counters(base_url, reset=True)
                 t0 = time.perf_counter()
                 batch = extractor.extract_documents(docs)
                 walls.append(time.perf_counter() - t0)
-                in_flight.append(standin.max_in_flight)
+                in_flight.append(counters(base_url)["max_in_flight"])
                 failures.append(sum(item.item.record is None for item in batch.items))
             wall = median(walls)
             rate = n / wall

@@ -17,6 +17,8 @@ Scripted behaviours are queued and consumed one per ``/v1/responses`` request, i
 ``answer(obj)``; ``slow(seconds)`` sets a latency applied to every later request until changed.
 Counters: ``calls`` (``/v1/responses`` requests), ``model_calls``, ``in_flight``,
 ``max_in_flight``; ``requests`` keeps the JSON bodies seen (never the Authorization header).
+A stand-in in another process serves its counters at ``GET /v1/_standin/counters`` (with
+``?reset=1``, ``max_in_flight`` restarts from the requests in flight).
 
 Not for: production traffic, or checking what the real model would read from a document.
 """
@@ -134,6 +136,9 @@ def to_answer(obj: Mapping[str, Any]) -> dict[str, Any]:
         "extraction": fields,
         "line_items": lines,
     }
+
+
+COUNTERS_PATH = "/v1/_standin/counters"
 
 
 @dataclass(frozen=True)
@@ -378,6 +383,18 @@ class _Handler(BaseHTTPRequestHandler):
     # -- endpoints --------------------------------------------------------------------------
     def do_GET(self) -> None:
         standin = self.server.standin
+        if self.path.split("?")[0].rstrip("/") == COUNTERS_PATH:
+            if self._authorized():
+                with standin._lock:
+                    counters = {
+                        "calls": standin.calls,
+                        "in_flight": standin.in_flight,
+                        "max_in_flight": standin.max_in_flight,
+                    }
+                    if self.path.endswith("?reset=1"):
+                        standin.max_in_flight = standin.in_flight
+                self._send(200, counters)
+            return
         if self.path.rstrip("/") != "/v1/models":
             self._error(404, f"Unknown path {self.path}", "invalid_request_error", None)
             return
