@@ -3,14 +3,12 @@
 Errors make an invoice not ready for pricing; warnings do not (SPEC §5.1, §5.3).
 """
 
-import json
-
 import dagster as dg
 import pandas as pd
 
 from invoice_assets.domain.arrays import rate
 from invoice_assets.domain.pipeline import assess
-from invoice_assets.domain.validation import issues_by_invoice, validate_invoices
+from invoice_assets.domain.validation import issues_as_json, validate_invoices
 from invoice_assets.partitions import daily_partitions, partition_days
 from invoice_assets.stage import KINDS, OWNERS, keyed, read_invoices, read_line_items
 from resources.market_data import MarketDataResource
@@ -38,10 +36,8 @@ def validated_invoices(
     invoices = read_invoices(store, days, context.run_id)
     breakdown, mismatch = assess(invoices, market_data.load(), t)
     validation, issues = validate_invoices(invoices, read_line_items(store, days), mismatch, t)
-    errors, warnings = issues_by_invoice(issues, len(invoices))
     frame = keyed(invoices, pd.concat([breakdown, mismatch, validation], axis=1))
-    frame["errors_json"] = [json.dumps(e, ensure_ascii=False) for e in errors]
-    frame["warnings_json"] = [json.dumps(w, ensure_ascii=False) for w in warnings]
+    frame["errors_json"], frame["warnings_json"] = issues_as_json(issues, len(invoices))
     store.replace_partitions({"validations": frame}, days)
     ok = invoices["status"].eq("ok")
     ready = validation["is_ready_for_pricing"]

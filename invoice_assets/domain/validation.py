@@ -7,6 +7,7 @@ long frame into the ``errors[]`` / ``warnings[]`` lists stored per invoice.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -246,12 +247,35 @@ def _summarise(invoices: pd.DataFrame, issues: pd.DataFrame, ok: np.ndarray) -> 
     )
 
 
-def issues_by_invoice(issues: pd.DataFrame, n: int) -> tuple[list[list[dict]], list[list[dict]]]:
-    """``errors[]`` and ``warnings[]`` per invoice row, each item ``{code, field, message}``."""
-    errors: list[list[dict]] = [[] for _ in range(n)]
-    warnings: list[list[dict]] = [[] for _ in range(n)]
+def _grouped(issues: pd.DataFrame) -> tuple[dict[int, list[dict]], dict[int, list[dict]]]:
+    """The issue items of the rows that have any, errors and warnings apart, in issue order."""
+    errors: dict[int, list[dict]] = {}
+    warnings: dict[int, list[dict]] = {}
     for row, kind, code, field, message in issues.itertuples(index=False, name=None):
-        (errors if kind == "error" else warnings)[row].append(
+        (errors if kind == "error" else warnings).setdefault(row, []).append(
             {"code": code, "field": field, "message": message}
         )
     return errors, warnings
+
+
+def issues_by_invoice(issues: pd.DataFrame, n: int) -> tuple[list[list[dict]], list[list[dict]]]:
+    """``errors[]`` and ``warnings[]`` per invoice row, each item ``{code, field, message}``."""
+    errors, warnings = _grouped(issues)
+    return (
+        [errors.get(row, []) for row in range(n)],
+        [warnings.get(row, []) for row in range(n)],
+    )
+
+
+def issues_as_json(issues: pd.DataFrame, n: int) -> tuple[list[str], list[str]]:
+    """``issues_by_invoice`` as JSON text per row (what the store keeps); only rows with issues
+    are serialised, the others share the text ``[]``."""
+
+    def texts(by_row: dict[int, list[dict]]) -> list[str]:
+        out = ["[]"] * n
+        for row, items in by_row.items():
+            out[row] = json.dumps(items, ensure_ascii=False)
+        return out
+
+    errors, warnings = _grouped(issues)
+    return texts(errors), texts(warnings)

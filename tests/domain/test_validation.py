@@ -6,10 +6,12 @@ with inputs whose computed percentage equals the threshold exactly (asserted fir
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
-from invoice_assets.domain.validation import HARD_STOP, issues_by_invoice
+from invoice_assets.domain.validation import HARD_STOP, issues_as_json, issues_by_invoice
 from tests.domain.conftest import evaluate_records, flags_of, issues_of, make_record
 
 UNIT = "current_active_unit_price_tl_per_kwh"
@@ -365,6 +367,22 @@ def test_errors_and_warnings_are_lists_of_code_field_message(t):
     assert [set(e) for e in errors[0]] == [{"code", "field", "message"}]
     assert {(w["code"], w["field"]) for w in warnings[0]} == {("LOW_CONFIDENCE", TOTAL)}
     assert all(isinstance(e["message"], str) and e["message"] for e in errors[0] + warnings[0])
+
+
+def test_the_stored_json_texts_are_the_issue_lists_of_every_row(t):
+    records = [
+        make_record(**{UNIT: 40.0}, conf={TOTAL: 0.3}),
+        make_record(invoice={"invoice_no": "B"}),
+        b"{broken",
+        make_record(invoice={"invoice_no": "C"}, conf={TOTAL: 0.2, UNIT: 0.1}),
+    ]
+    ev = evaluate_records(records, t)
+    errors, warnings = issues_by_invoice(ev.issues, len(ev.invoices))
+    error_texts, warning_texts = issues_as_json(ev.issues, len(ev.invoices))
+    assert [json.loads(x) for x in error_texts] == errors
+    assert [json.loads(x) for x in warning_texts] == warnings
+    assert error_texts[1] == "[]" and warning_texts[2] == "[]"
+    assert len(errors[0]) == 1 and len(warnings[3]) == 2
 
 
 def test_failed_extractions_get_no_validation_issues(t):
