@@ -92,12 +92,17 @@ def _timestamp_cells(series: pd.Series) -> list[bytes]:
 
 
 def _text_cells(series: pd.Series) -> list[bytes]:
-    out: list[bytes] = []
+    """Each distinct value is encoded once (days, statuses, labels and tariffs repeat; keys do
+    not, and pay only for the hashing), then spread back to the rows."""
+    values = series.to_numpy(dtype=object)
+    try:
+        codes, distinct = pd.factorize(values, use_na_sentinel=True)
+    except TypeError:  # documents (dicts, lists) are not hashable: one by one
+        codes = np.where(series.isna().to_numpy(), -1, np.arange(len(values)))
+        distinct = values
     pack = struct.Struct(">i").pack
-    for value in _python_values(series):
-        if value is None:
-            out.append(NULL)
-            continue
+    encoded: list[bytes] = []
+    for value in distinct.tolist():
         if value.__class__ is not str:
             value = (
                 json.dumps(value, ensure_ascii=False, default=str)
@@ -105,7 +110,11 @@ def _text_cells(series: pd.Series) -> list[bytes]:
                 else str(value.item() if isinstance(value, np.generic) else value)
             )
         data = value.encode("utf-8")
-        out.append(pack(len(data)) + data)
+        encoded.append(pack(len(data)) + data)
+    encoded.append(NULL)  # code -1
+    table = np.empty(len(encoded), dtype=object)
+    table[:] = encoded
+    out: list[bytes] = table[codes].tolist()
     return out
 
 
