@@ -69,12 +69,25 @@ def read_line_items(store: InvoiceStore, days: Sequence[str]) -> pd.DataFrame:
 
 
 def read_aligned(
-    store: InvoiceStore, name: str, invoices: pd.DataFrame, days: Sequence[str]
+    store: InvoiceStore,
+    name: str,
+    invoices: pd.DataFrame,
+    days: Sequence[str],
+    columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """A stage's rows in the same order as ``invoices`` (missing rows become nulls)."""
-    frame = store.read_stage(name, days).set_index(["day", "invoice_key"])
+    """A stage's rows (all columns, or only ``columns``) in the same order as ``invoices``
+    (missing rows become nulls)."""
+    picked = None if columns is None else ["day", "invoice_key", *columns]
+    frame = store.read_stage(name, days, picked)
+    stored_days, invoice_days = frame["day"].unique(), invoices["day"].unique()
+    if len(stored_days) <= 1 and len(invoice_days) <= 1 and set(stored_days) <= set(invoice_days):
+        # One day (every daily run): the invoice key alone aligns, no (day, key) tuples hashed.
+        frame = frame.drop(columns=["day"]).set_index("invoice_key")
+        index = pd.Index(invoices["invoice_key"])
+    else:
+        frame = frame.set_index(["day", "invoice_key"])
+        index = pd.MultiIndex.from_arrays([invoices["day"], invoices["invoice_key"]])
     flags = [c for c in frame.columns if frame[c].dtype == bool]
-    index = pd.MultiIndex.from_arrays([invoices["day"], invoices["invoice_key"]])
     aligned = frame.reindex(index).reset_index(drop=True)
     for column in flags:  # a missing row is "no" for every boolean fact
         aligned[column] = aligned[column].astype("boolean").fillna(False).astype(bool)

@@ -20,6 +20,18 @@ from resources.thresholds import ThresholdsResource
 TENANT = "default"
 
 
+# What build_incidents reads of the stored validations (breakdown and mismatch facts).
+MISMATCH_FACTS = [
+    "computed_total_tl",
+    "has_mismatch",
+    "mismatch_delta",
+    "mismatch_ratio",
+    "mismatch_severity",
+    "delta_reason_candidate",
+    "suspect_reason",
+]
+
+
 def _flags_for(store: InvoiceStore, invoices: pd.DataFrame, day: str) -> pd.DataFrame:
     stored = store.read_stage("flags", [day])
     rows = pd.Index(invoices["invoice_key"]).get_indexer(stored["invoice_key"])
@@ -59,7 +71,7 @@ def incidents(
     built = []
     for day in partition_days(context):
         invoices = read_invoices(store, [day], context.run_id)
-        facts = read_aligned(store, "validations", invoices, [day])
+        facts = read_aligned(store, "validations", invoices, [day], MISMATCH_FACTS)
         computed = build_incidents(
             invoices, facts, facts, _flags_for(store, invoices, day), t, TENANT
         )

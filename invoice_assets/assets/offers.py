@@ -36,7 +36,7 @@ def offers(
     """Offer breakdown, savings and the reason when no offer could be priced."""
     days = partition_days(context)
     invoices = read_invoices(store, days, context.run_id)
-    validation = read_aligned(store, "validations", invoices, days)
+    validation = read_aligned(store, "validations", invoices, days, ["is_ready_for_pricing"])
     frame = price_offers(invoices, validation, market_data.load(), thresholds.get())
     stored = keyed(invoices, frame)
     store.replace_partitions({"offers": stored}, days)

@@ -8,6 +8,25 @@ from invoice_assets.stage import KINDS, OWNERS, keyed, md_counts, read_aligned, 
 from resources.store import InvoiceStore
 from resources.thresholds import ThresholdsResource
 
+# What raise_flags reads of the stored stages.
+VALIDATION_FACTS = [
+    "consumption_missing",
+    "other_fields_missing",
+    "has_validation_errors",
+    "low_confidence",
+    "has_warnings",
+    "has_mismatch",
+    "mismatch_severity",
+]
+OFFER_FACTS = [
+    "calc_bug",
+    "market_price_missing",
+    "market_price_estimated",
+    "tariff_lookup_failed",
+    "tariff_meta_missing",
+    "distribution_mismatch",
+]
+
 
 @dg.asset(
     partitions_def=daily_partitions,
@@ -23,8 +42,8 @@ def quality_scores(
     """Quality score, grade and ordered flag list per invoice; the long flag table beside it."""
     days = partition_days(context)
     invoices = read_invoices(store, days, context.run_id)
-    validation = read_aligned(store, "validations", invoices, days)
-    offers = read_aligned(store, "offers", invoices, days)
+    validation = read_aligned(store, "validations", invoices, days, VALIDATION_FACTS)
+    offers = read_aligned(store, "offers", invoices, days, OFFER_FACTS)
     flags = raise_flags(invoices, validation, validation, offers)
     scores = score_invoices(flags, len(invoices), thresholds.get())
     flag_rows = flags.assign(
