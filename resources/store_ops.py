@@ -70,22 +70,19 @@ class StoreOps:
         def engine(self) -> Engine: ...
 
     # -- incidents --------------------------------------------------------------------------
-    def incident_state(self, invoice_keys: Sequence[str], tenant: str) -> pd.DataFrame:
-        """Stored state of the incidents of these invoices (for ``reconcile_incidents``)."""
-        i = s.incidents
-        keys = list(dict.fromkeys(invoice_keys))
+    def incident_state(self, days: Sequence[str], tenant: str) -> pd.DataFrame:
+        """Stored state of the incidents of the invoices extracted on ``days`` (for
+        ``reconcile_incidents``): one query joining on the extraction keys in the database,
+        whatever the number of invoices (an incident may date from another day)."""
         from resources.store import _read_frame
 
-        frames = []
+        i, x = s.incidents, s.extractions
+        keys = select(x.c.invoice_key).where(x.c.day.in_(list(days)))
+        query = select(i.c.dedupe_key, i.c.invoice_key, *[i.c[c] for c in STATE]).where(
+            i.c.tenant == tenant, i.c.invoice_key.in_(keys)
+        )
         with self.engine.connect() as conn:
-            for start in range(0, len(keys), 5_000):
-                query = select(i.c.dedupe_key, i.c.invoice_key, *[i.c[c] for c in STATE]).where(
-                    i.c.tenant == tenant, i.c.invoice_key.in_(keys[start : start + 5_000])
-                )
-                frames.append(_read_frame(conn, query))
-        if not frames:
-            return pd.DataFrame(columns=["dedupe_key", "invoice_key", *STATE])
-        return pd.concat(frames, ignore_index=True)
+            return _read_frame(conn, query)
 
     def write_incidents(
         self, upserts: pd.DataFrame, resolved: pd.DataFrame, tenant: str, now: datetime

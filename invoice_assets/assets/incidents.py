@@ -82,7 +82,7 @@ def incidents(
             else []
         )
         now = utcnow()
-        existing = store.incident_state(list(invoices["invoice_key"]), TENANT)
+        existing = store.incident_state([day], TENANT)
         upserts, resolved = reconcile_incidents(
             existing, computed, invoices["invoice_key"], pd.Timestamp(now), t
         )

@@ -420,19 +420,6 @@ def items_to_frames(items: Iterable[InboxItem]) -> tuple[pd.DataFrame, pd.DataFr
 _META = operator.itemgetter(*META_FIELDS)
 _NUMBERS = operator.itemgetter(*NUMERIC_FIELDS)
 _LINE = operator.itemgetter("label", "qty", "unit", "unit_price", "amount_tl", "confidence")
-_ROW_COLUMNS = (
-    "invoice_key",
-    "source_file",
-    "line_no",
-    "status",
-    "error_code",
-    "error_field",
-    "error_message",
-    "evidence_json",
-    *META_FIELDS,
-    *NUMERIC_FIELDS,
-    *(f"conf_{name}" for name in NUMERIC_FIELDS),
-)
 _NO_META = (None,) * len(META_FIELDS)
 _NO_NUMBERS = (math.nan,) * len(NUMERIC_FIELDS) + (0.0,) * len(NUMERIC_FIELDS)
 
@@ -447,7 +434,7 @@ def _item_frames(items: Iterable[InboxItem]) -> tuple[pd.DataFrame, pd.DataFrame
             error = item.error or ItemError("schema_violation", None, "no record")
             message = mask_pii(error.message)
             head = (key, item.source_file, item.line_no, "failed", error.code, error.field, message)
-            rows.append((*head, None, *_NO_META, *_NO_NUMBERS))
+            rows.append((*head, *_NO_META, *_NO_NUMBERS, None))
             continue
         fields = _NUMBERS(record.extraction.__dict__)
         numbers = [math.nan if f.value is None else f.value for f in fields]
@@ -469,15 +456,15 @@ def _item_frames(items: Iterable[InboxItem]) -> tuple[pd.DataFrame, pd.DataFrame
                 None,
                 None,
                 None,
-                evidence,
                 *_META(record.invoice.__dict__),
                 *numbers,
                 *[f.confidence for f in fields],
+                evidence,
             )
         )
         for number, line in enumerate(record.line_items):
             lines.append((key, number, *_LINE(line.__dict__)))
-    invoices = pd.DataFrame.from_records(rows, columns=_ROW_COLUMNS, nrows=len(rows))
+    invoices = pd.DataFrame.from_records(rows, columns=INVOICE_COLUMNS, nrows=len(rows))
     return invoice_frame(invoices), line_item_frame(
         pd.DataFrame.from_records(lines, columns=LINE_ITEM_COLUMNS, nrows=len(lines))
     )
