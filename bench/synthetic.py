@@ -243,6 +243,16 @@ def _num(value: Any) -> float | None:
     return None if number != number else number
 
 
+def plain_rows(invoices: pd.DataFrame) -> list[dict[str, Any]]:
+    """The invoice frame as plain rows (the loop's input, the records' source): the frame's
+    categorical label columns hold NaN for a missing label, which a record spells null."""
+    labels = [c for c in invoices.columns if isinstance(invoices[c].dtype, pd.CategoricalDtype)]
+    plain = invoices.astype({c: "object" for c in labels})
+    for column in labels:
+        plain[column] = plain[column].where(plain[column].notna(), None)
+    return list(plain.to_dict("records"))
+
+
 def jsonl_lines(invoices: pd.DataFrame, lines: pd.DataFrame) -> Iterator[str]:
     """Each invoice as one extraction record (SPEC §4.1) on one line; failed rows as broken JSON."""
     by_key: dict[str, list[dict[str, Any]]] = {}
@@ -258,7 +268,7 @@ def jsonl_lines(invoices: pd.DataFrame, lines: pd.DataFrame) -> Iterator[str]:
             }
         )
     dumps = json.JSONEncoder(ensure_ascii=False).encode
-    for row in invoices.to_dict("records"):
+    for row in plain_rows(invoices):
         if row["status"] != "ok":
             yield '{"schema_version": 1, "invoice": {"supplier": "cut'
             continue
