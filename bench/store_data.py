@@ -62,7 +62,7 @@ def load_days(
             ev.mismatch["suspect_reason"].eq("OCR_LOCALE_SUSPECT").to_numpy()[rows]
         )
         now = datetime.now(UTC)
-        existing = store.incident_state(list(invoices["invoice_key"]), "default")
+        existing = store.incident_state([day], "default")
         upserts, resolved = reconcile_incidents(
             existing, computed, invoices["invoice_key"], pd.Timestamp(now), t
         )
