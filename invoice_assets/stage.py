@@ -106,11 +106,6 @@ def keyed(invoices: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def keyed_view(invoices: pd.DataFrame) -> pd.DataFrame:
-    """The invoice frame as stored (with ``day``), for checks on what was written."""
-    return invoices.reset_index(drop=True)
-
-
 def md_counts(counts: pd.Series | dict, key: str, value: str) -> dg.MetadataValue:
     """A two-column markdown table (e.g. error code → count)."""
     items = counts.items() if isinstance(counts, dict) else counts.to_dict().items()
