@@ -17,6 +17,15 @@ from sqlalchemy import DateTime, Engine, delete, func, insert, select, update
 
 from invoice_assets.domain.incidents import INCIDENT_COLUMNS, STATE_COLUMNS
 from resources import store_schema as s
+from resources.store_io import (
+    IN_CHUNK,
+    _as_utc,
+    _column_values,
+    _insert_frame,
+    _integer_columns,
+    _read_frame,
+    _update_by_key,
+)
 
 if TYPE_CHECKING:
     from invoice_assets.domain.feedback import Feedback
@@ -43,15 +52,7 @@ def _json(value: Any) -> Any:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def _clean(value: Any) -> Any:
-    from resources.store import _py
-
-    return _py(value)
-
-
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
-    from resources.store import _as_utc
-
     out = dict(row)
     for name in JSON_COLUMNS:
         if out.get(name) is not None:
@@ -74,8 +75,6 @@ class StoreOps:
         """Stored state of the incidents of the invoices extracted on ``days`` (for
         ``reconcile_incidents``): one query joining on the extraction keys in the database,
         whatever the number of invoices (an incident may date from another day)."""
-        from resources.store import _read_frame
-
         i, x = s.incidents, s.extractions
         keys = select(x.c.invoice_key).where(x.c.day.in_(list(days)))
         query = select(i.c.dedupe_key, i.c.invoice_key, *[i.c[c] for c in STATE]).where(
@@ -88,14 +87,6 @@ class StoreOps:
         self, upserts: pd.DataFrame, resolved: pd.DataFrame, tenant: str, now: datetime
     ) -> dict[str, int]:
         """Upsert by dedupe key (operator fields untouched) and resolve vanished incidents."""
-        from resources.store import (
-            IN_CHUNK,
-            _column_values,
-            _insert_frame,
-            _integer_columns,
-            _update_by_key,
-        )
-
         i = s.incidents
         counts = {"inserted": 0, "updated": 0, "resolved": len(resolved)}
         with self.engine.begin() as conn:
@@ -443,8 +434,6 @@ class StoreOps:
         )
 
     def _read(self, query: Any, nullable: Sequence[str] = ()) -> pd.DataFrame:
-        from resources.store import _read_frame
-
         with self.engine.connect() as conn:
             return _read_frame(conn, query, nullable)
 
@@ -467,7 +456,6 @@ class StoreOps:
         with self.engine.connect() as conn:
             incident = conn.execute(select(func.max(s.incidents.c.last_seen_at))).scalar()
             extraction = conn.execute(select(func.max(s.extractions.c.started_at))).scalar()
-        from resources.store import _as_utc
 
         return {
             "last_incident_at": _as_utc(incident).isoformat() if incident else None,
