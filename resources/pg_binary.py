@@ -12,7 +12,6 @@ the store's other writes do). Nulls (None, NaN, NaT, pd.NA) are SQL NULL.
 
 from __future__ import annotations
 
-import gc
 import json
 import struct
 from collections.abc import Iterator, Sequence
@@ -21,6 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sqlalchemy import Boolean, DateTime, Float, Integer, String
+
+from invoice_assets.domain.arrays import collector_paused
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 TRAILER = struct.pack(">h", -1)
@@ -143,19 +144,14 @@ def copy_chunks(
     for start in range(0, len(frame), rows_per_chunk):
         part = frame.iloc[start : start + rows_per_chunk]
         n = len(part)
-        collecting = gc.isenabled()
-        gc.disable()  # tens of thousands of new bytes objects: see domain.arrays.collector_paused
-        try:
+        with collector_paused():  # tens of thousands of new bytes objects
             cells = [
                 column_cells(part[c.name], c.type) if c.name in part else [NULL] * n
                 for c in columns
             ]
-            rows = [count + b"".join(row) for row in zip(*cells, strict=True)]
+            piece = b"".join([count + b"".join(row) for row in zip(*cells, strict=True)])
             del cells
-            yield b"".join(rows)
-        finally:
-            if collecting:
-                gc.enable()
+        yield piece
     yield TRAILER
 
 

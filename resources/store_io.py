@@ -9,7 +9,6 @@ or business rules (``invoice_assets.domain``).
 
 from __future__ import annotations
 
-import gc
 import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -21,6 +20,7 @@ import pandas as pd
 from sqlalchemy import bindparam, update
 from sqlalchemy.engine import Connection
 
+from invoice_assets.domain.arrays import collector_paused
 from resources.pg_binary import copy_frame
 
 INSERT_CHUNK_ROWS = 20_000
@@ -122,17 +122,16 @@ def _read_frame(conn: Connection, query: Any, nullable: Iterable[str] = ()) -> p
     result = conn.execute(query)
     # The cyclic GC would otherwise run over and over while hundreds of thousands of row tuples
     # are created (it doubled the time of a 300k-row read); it is back on right after the
-    # transposition, and left off only if it was off already (threads: the last one restores).
-    collecting = gc.isenabled()
-    gc.disable()
+    # transposition.
     try:
-        names = list(result.keys())
-        rows = result.cursor.fetchall()
-        values: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [()] * len(names)
-        del rows
+        with collector_paused():
+            names = list(result.keys())
+            rows = result.cursor.fetchall()
+            values: list[Sequence[Any]] = (
+                list(zip(*rows, strict=True)) if rows else [()] * len(names)
+            )
+            del rows
     finally:
-        if collecting:
-            gc.enable()
         result.close()
     return pd.DataFrame(
         {n: _column(v, k, n in keep) for n, v, k in zip(names, values, kinds, strict=True)},

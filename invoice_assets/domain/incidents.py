@@ -10,13 +10,18 @@ person, resolution, feedback) are never produced here, so the store keeps them.
 from __future__ import annotations
 
 import hashlib
-from hashlib import sha256
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from invoice_assets.domain.arrays import collector_paused, first_rows, objects, row_codes
+from invoice_assets.domain.arrays import (
+    collector_paused,
+    first_rows,
+    objects,
+    row_codes,
+    text_or_none,
+)
 from invoice_assets.domain.flags import INCIDENT_SEVERITIES
 from invoice_assets.domain.hints import build_hint, confidence_note, mismatch_action_class
 from invoice_assets.domain.mismatch import mismatch_infos
@@ -121,35 +126,21 @@ def _incident_rows(
             "row": rows.astype("int64"),
             "dedupe_key": objects(
                 np.array(
-                    [
-                        sha256(f"{tenant}|{k}|{f}".encode()).hexdigest()  # = dedupe_key()
-                        for k, f in zip(keys, flag_list, strict=True)
-                    ],
+                    [dedupe_key(tenant, k, f) for k, f in zip(keys, flag_list, strict=True)],
                     dtype=object,
                 )
             ),
-            "invoice_key": objects(np.array(keys, dtype=object)),
+            "invoice_key": objects(keys),
             "supplier": objects(column(invoices, "supplier").astype(object)),
             "severity": objects(serious["severity"].to_numpy()[first].astype(object)),
             "primary_flag": objects(primary.astype(object)),
-            "secondary_flags": _object_column(secondary),
+            "secondary_flags": objects(secondary),
             "action_class": objects(np.array([h["action_class"] for h in hints], dtype=object)),
-            "action_hint": _object_column(hints),
-            "mismatch_info": _object_column(mismatch_infos(facts)),
+            "action_hint": objects(hints),
+            "mismatch_info": objects(mismatch_infos(facts)),
             "error_code": objects(error_codes),
         }
     )
-
-
-def _label(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _object_column(values: list) -> pd.Series:
-    """A column of Python objects (lists, dicts, None) without numpy nesting them."""
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return objects(out)
 
 
 def _hints(
@@ -163,7 +154,7 @@ def _hints(
     each distinct confidence note is built once, then every incident gets its own copy."""
     combo_codes = row_codes([primary, action, reasons])
     bases = [
-        build_hint(str(primary[i]), str(action[i]), _label(reasons[i]), "")
+        build_hint(str(primary[i]), str(action[i]), text_or_none(reasons[i]), "")
         for i in first_rows(combo_codes).tolist()
     ]
     confidences = [

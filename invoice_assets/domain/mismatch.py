@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from invoice_assets.domain.arrays import first_match, objects
+from invoice_assets.domain.arrays import first_match, objects, text_or_none
 from invoice_assets.domain.records import KEY_FIELDS
 
 if TYPE_CHECKING:
@@ -104,10 +104,10 @@ def mismatch_info(row: pd.Series | dict) -> dict:
         "computed_total": _num(row["computed_total_tl"], 2),
         "delta": _num(row["mismatch_delta"], 2),
         "ratio": _num(row["mismatch_ratio"], 6),
-        "severity": _text(row["mismatch_severity"]),
-        "delta_reason_candidate": _text(row["delta_reason_candidate"]),
+        "severity": text_or_none(row["mismatch_severity"]),
+        "delta_reason_candidate": text_or_none(row["delta_reason_candidate"]),
     }
-    if _text(row.get("suspect_reason")):
+    if text_or_none(row.get("suspect_reason")):
         info["suspect_reason"] = row["suspect_reason"]
     return info
 
@@ -159,10 +159,6 @@ def mismatch_infos(facts: pd.DataFrame) -> list[dict | None]:
 def _texts(values: pd.Series) -> list[str | None]:
     """A label column as a list, None for a missing label (None or NaN)."""
     return values.astype(object).where(values.notna(), None).tolist()
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) else None
 
 
 def _num(value: object, digits: int) -> float | None:

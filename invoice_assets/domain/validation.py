@@ -184,13 +184,12 @@ def _line_issues(
     owners = owners[~owners.index.duplicated(keep="first")]
     found = owners.reindex(line_keys).to_numpy(dtype="float64", na_value=np.nan)
     owned = ~np.isnan(found)
-    idx, rows = idx[owned], np.zeros(len(lines), dtype="int64")
-    rows[idx] = found[owned].astype("int64")
+    idx = idx[owned]
     if len(idx) == 0:
         return _empty()
     return pd.DataFrame(
         {
-            "row": rows[idx],
+            "row": found[owned].astype("int64"),
             "kind": "warning",
             "code": "LINE_INCONSISTENT",
             "field": [f"line_items[{n}]" for n in lines["line"].to_numpy()[idx]],
