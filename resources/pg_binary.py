@@ -12,7 +12,6 @@ the store's other writes do). Nulls (None, NaN, NaT, pd.NA) are SQL NULL.
 
 from __future__ import annotations
 
-import json
 import struct
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -22,6 +21,7 @@ import pandas as pd
 from sqlalchemy import Boolean, DateTime, Float, Integer, String
 
 from invoice_assets.domain.arrays import collector_paused
+from resources.store_io import _py
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 TRAILER = struct.pack(">h", -1)
@@ -104,12 +104,8 @@ def _text_cells(series: pd.Series) -> list[bytes]:
     pack = struct.Struct(">i").pack
     encoded: list[bytes] = []
     for value in distinct.tolist():
-        if value.__class__ is not str:
-            value = (
-                json.dumps(value, ensure_ascii=False, default=str)
-                if isinstance(value, dict | list | tuple)
-                else str(value.item() if isinstance(value, np.generic) else value)
-            )
+        if value.__class__ is not str:  # documents → JSON text, numpy scalars → Python, as
+            value = str(_py(value))  # the store's other writes give them
         data = value.encode("utf-8")
         encoded.append(pack(len(data)) + data)
     encoded.append(NULL)  # code -1

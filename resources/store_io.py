@@ -21,7 +21,6 @@ from sqlalchemy import bindparam, update
 from sqlalchemy.engine import Connection
 
 from invoice_assets.domain.arrays import collector_paused
-from resources.pg_binary import copy_frame
 
 INSERT_CHUNK_ROWS = 20_000
 IN_CHUNK = 5_000  # values per IN (…) list: far below SQLite's 32,766 bound parameters
@@ -190,6 +189,8 @@ def _insert_frame(conn: Connection, table: Any, frame: pd.DataFrame, columns: li
     if conn.dialect.name == "postgresql":
         quote = conn.dialect.identifier_preparer.quote
         raw = conn.connection.dbapi_connection
+        from resources.pg_binary import copy_frame  # it encodes text cells with _py
+
         copy_frame(raw, quote(table.name), [table.c[c] for c in columns], frame)
         return
     dialect = conn.dialect
@@ -224,6 +225,8 @@ def _update_by_key(
             f"CREATE TEMPORARY TABLE {temp} ON COMMIT DROP AS"
             f" SELECT {', '.join(quote(c) for c in cols)} FROM {name} WITH NO DATA"
         )
+        from resources.pg_binary import copy_frame
+
         copy_frame(conn.connection.dbapi_connection, temp, [table.c[c] for c in cols], frame)
         conn.exec_driver_sql(
             f"UPDATE {name} SET {', '.join(f'{quote(c)} = u.{quote(c)}' for c in columns)}"
