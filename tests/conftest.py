@@ -10,6 +10,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg2
@@ -30,9 +31,9 @@ def _admin(sql: str) -> None:
         conn.close()
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for this test (dropped afterwards)."""
+@contextmanager
+def throwaway_database() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database (its URL), dropped on exit (for any fixture scope)."""
     from resources.store import dispose_engine
 
     name = f"invoice_test_{uuid.uuid4().hex[:12]}"
@@ -43,6 +44,13 @@ def pg_url() -> Iterator[str]:
     finally:
         dispose_engine(url)
         _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test (dropped afterwards)."""
+    with throwaway_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -69,15 +77,21 @@ def apply_env(monkeypatch: pytest.MonkeyPatch):
     """Put an env dict into os.environ for the test (EnvVar resolution reads os.environ)."""
 
     def apply(values: dict[str, str]) -> dict[str, str]:
-        for key in [k for k in os.environ if k.startswith(("INVOICE_", "OPENAI_"))]:
-            monkeypatch.delenv(key, raising=False)
         # The CLI sets DAGSTER_HOME for its instance; restore whatever was there afterwards.
         monkeypatch.delenv("DAGSTER_HOME", raising=False)
-        for key, value in values.items():
-            monkeypatch.setenv(key, value)
+        set_product_env(monkeypatch, values)
         return values
 
     return apply
+
+
+def set_product_env(mp: pytest.MonkeyPatch, values: dict[str, str]) -> None:
+    """Replace every INVOICE_* and OPENAI_* variable of os.environ by ``values`` (through ``mp``,
+    which restores them)."""
+    for key in [k for k in os.environ if k.startswith(("INVOICE_", "OPENAI_"))]:
+        mp.delenv(key, raising=False)
+    for key, value in values.items():
+        mp.setenv(key, value)
 
 
 def put_smoke_fixtures(inbox: Path, day: str, *, broken: bool = False) -> list[Path]:

@@ -10,9 +10,8 @@ verbatim.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
-import uuid
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -23,10 +22,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from resources import store_schema as s
-from resources.store import dispose_engine
 from tests.api.server import TOKEN, running_server, write_tokens
 from tests.assets.helpers import materialize_day, store_for
-from tests.conftest import _admin, put_smoke_fixtures
+from tests.conftest import put_smoke_fixtures, set_product_env, throwaway_database
 
 DAY = "2025-02-03"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -218,25 +216,15 @@ def served(
         "INVOICE_HOME": str(root / "home"),
         "INVOICE_OPS_TOKENS_FILE": str(write_tokens(root / "tokens.yaml")),
     }
-    database = None
-    if request.param == "postgresql":
-        database = f"invoice_test_{uuid.uuid4().hex[:12]}"
-        _admin(f'CREATE DATABASE "{database}"')
-        env["INVOICE_DB_URL"] = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}"
-    put_smoke_fixtures(root / "home" / "inbox", DAY, broken=True)
-    try:
+    with contextlib.ExitStack() as stack:
+        if request.param == "postgresql":
+            env["INVOICE_DB_URL"] = stack.enter_context(throwaway_database())
+        put_smoke_fixtures(root / "home" / "inbox", DAY, broken=True)
         with pytest.MonkeyPatch.context() as mp:
-            for key in [k for k in os.environ if k.startswith(("INVOICE_", "OPENAI_"))]:
-                mp.delenv(key)
-            for key, value in env.items():
-                mp.setenv(key, value)
+            set_product_env(mp, env)
             assert materialize_day(env, DAY).success
         with running_server(env, root / "server.log") as base:
             yield base, env
-    finally:
-        if database is not None:
-            dispose_engine(env["INVOICE_DB_URL"])
-            _admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 def test_fuzzed_admin_requests_never_fail_with_5xx_and_every_error_has_a_code(served) -> None:

@@ -7,19 +7,17 @@ received, per file and in total, per line for ``.jsonl``); each failure carries 
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
-import uuid
 from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
 import pytest
 
-from resources.store import dispose_engine
 from tests.assets.helpers import materialize_day, store_for
 from tests.bad_input.corpus import ANY, ANY_FAILURE, KNOWN_CODES, OK, InboxFile, corpus
-from tests.conftest import _admin
+from tests.conftest import set_product_env, throwaway_database
 
 DAY = "2025-05-06"
 
@@ -42,28 +40,18 @@ def materialised(
     """The corpus in one inbox day, materialised once per backend (shared by the tests)."""
     root = tmp_path_factory.mktemp(f"bad-input-{request.param}")
     env = {"INVOICE_HOME": str(root / "home")}
-    database = None
-    if request.param == "postgresql":
-        database = f"invoice_test_{uuid.uuid4().hex[:12]}"
-        _admin(f'CREATE DATABASE "{database}"')
-        env["INVOICE_DB_URL"] = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}"
-    files = corpus()
-    folder = root / "home" / "inbox" / DAY
-    folder.mkdir(parents=True)
-    for item in files:
-        (folder / item.name).write_bytes(item.content)
-    try:
+    with contextlib.ExitStack() as stack:
+        if request.param == "postgresql":
+            env["INVOICE_DB_URL"] = stack.enter_context(throwaway_database())
+        files = corpus()
+        folder = root / "home" / "inbox" / DAY
+        folder.mkdir(parents=True)
+        for item in files:
+            (folder / item.name).write_bytes(item.content)
         with pytest.MonkeyPatch.context() as mp:
-            for key in [k for k in os.environ if k.startswith(("INVOICE_", "OPENAI_"))]:
-                mp.delenv(key)
-            for key, value in env.items():
-                mp.setenv(key, value)
+            set_product_env(mp, env)
             result = materialize_day(env, DAY)
         yield env, files, result
-    finally:
-        if database is not None:
-            dispose_engine(env["INVOICE_DB_URL"])
-            _admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 def test_a_partition_of_malformed_files_succeeds_and_accounts_for_every_invoice(

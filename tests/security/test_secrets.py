@@ -33,7 +33,7 @@ from resources.openai_extractor import OpenAIExtractor
 from resources.store import dispose_engine
 from tests.api.server import OTHER_TOKEN, TOKEN, free_port, running_server, write_tokens
 from tests.assets.helpers import graph_assets, store_for
-from tests.conftest import PG_ADMIN, REPO, _admin, put_smoke_fixtures
+from tests.conftest import PG_ADMIN, REPO, _admin, put_smoke_fixtures, set_product_env
 from tests.resources.test_openai_extractor import tiny_pdf, tiny_png
 
 DAY = "2025-06-02"
@@ -92,10 +92,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
     (root / "dagster").mkdir()
     try:
         with pytest.MonkeyPatch.context() as mp:
-            for key in [k for k in os.environ if k.startswith(("INVOICE_", "OPENAI_"))]:
-                mp.delenv(key)
-            for key, value in env.items():
-                mp.setenv(key, value)
+            set_product_env(mp, env)
             resources = build_resources(env)
             # the production wiring (the key as an EnvVar), without client retries
             resources["openai"] = OpenAIExtractor(
