@@ -94,6 +94,19 @@ def set_product_env(mp: pytest.MonkeyPatch, values: dict[str, str]) -> None:
         mp.setenv(key, value)
 
 
+def openai_day(
+    apply_env, home: Path, standin_url: str, key: str, day: str
+) -> tuple[dict[str, str], Path]:
+    """An environment with the OpenAI extractor pointed at a stand-in, and the (new) inbox
+    folder of ``day``."""
+    env = apply_env(
+        {"INVOICE_HOME": str(home), "OPENAI_API_KEY": key, "OPENAI_BASE_URL": standin_url}
+    )
+    folder = home / "inbox" / day
+    folder.mkdir(parents=True)
+    return env, folder
+
+
 def put_smoke_fixtures(inbox: Path, day: str, *, broken: bool = False) -> list[Path]:
     """Copy the three smoke fixtures (and optionally a truncated file) into an inbox day."""
     folder = inbox / day

@@ -11,7 +11,7 @@ from invoice_assets.definitions import build_resources
 from invoice_assets.standin import StandIn
 from resources.openai_extractor import OpenAIExtractor
 from tests.assets.helpers import graph_assets, store_for
-from tests.conftest import put_smoke_fixtures
+from tests.conftest import openai_day, put_smoke_fixtures
 from tests.resources.test_openai_extractor import KEY, tiny_pdf, tiny_png
 
 DAY = "2025-04-02"
@@ -24,15 +24,7 @@ def standin():
 
 
 def _env(tmp_path: Path, standin: StandIn, apply_env) -> dict[str, str]:
-    env = apply_env(
-        {
-            "INVOICE_HOME": str(tmp_path / "home"),
-            "OPENAI_API_KEY": KEY,
-            "OPENAI_BASE_URL": standin.base_url,
-        }
-    )
-    folder = tmp_path / "home" / "inbox" / DAY
-    folder.mkdir(parents=True)
+    env, folder = openai_day(apply_env, tmp_path / "home", standin.base_url, KEY, DAY)
     for n in range(3):
         (folder / f"scan-{n}.pdf").write_bytes(tiny_pdf(str(n)))
     (folder / "photo.png").write_bytes(tiny_png())

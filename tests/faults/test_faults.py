@@ -35,7 +35,7 @@ from resources.store import InvoiceStore, dispose_engine, utcnow
 from resources.thresholds import load_thresholds
 from tests.api.server import free_port
 from tests.assets.helpers import graph_assets, materialize_day, store_for
-from tests.conftest import PG_ADMIN, REPO, SMOKE, put_smoke_fixtures
+from tests.conftest import PG_ADMIN, REPO, SMOKE, openai_day, put_smoke_fixtures
 from tests.instance_helpers import make_stuck_run
 from tests.resources.test_openai_extractor import KEY, tiny_pdf, tiny_png
 from tests.webhook import Receiver
@@ -351,15 +351,7 @@ def test_a_rate_limit_storm_loses_nothing_and_ends_in_exhausted_extractions_and_
     tmp_path: Path, apply_env
 ) -> None:
     with StandIn(api_key=KEY) as standin:
-        env = apply_env(
-            {
-                "INVOICE_HOME": str(tmp_path / "home"),
-                "OPENAI_API_KEY": KEY,
-                "OPENAI_BASE_URL": standin.base_url,
-            }
-        )
-        folder = tmp_path / "home" / "inbox" / DAY
-        folder.mkdir(parents=True)
+        env, folder = openai_day(apply_env, tmp_path / "home", standin.base_url, KEY, DAY)
         documents = [f"scan-{n}.pdf" for n in range(6)] + ["photo-0.png", "photo-1.png"]
         for n, document in enumerate(documents):
             content = tiny_pdf(str(n)) if document.endswith(".pdf") else tiny_png() + bytes([n])

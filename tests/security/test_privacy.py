@@ -21,7 +21,7 @@ from invoice_assets.domain.privacy import mask_pii
 from invoice_assets.standin import StandIn
 from resources import store_schema as s
 from tests.assets.helpers import materialize_day, store_for
-from tests.conftest import SMOKE
+from tests.conftest import SMOKE, openai_day
 from tests.resources.test_openai_extractor import KEY, tiny_pdf
 
 VKN = "1234567890"
@@ -144,15 +144,7 @@ def test_evidence_is_stored_masked_from_json_files_and_from_the_openai_extractor
     pdf = tiny_pdf("privacy")
     answer = _record("pii-pdf", f"Abone TCKN {TCKN}, tel {PHONES[2]}, 10.000 kWh")
     with StandIn(api_key=KEY, answers={hashlib.sha256(pdf).hexdigest(): answer}) as standin:
-        env = apply_env(
-            {
-                "INVOICE_HOME": str(tmp_path / "home"),
-                "OPENAI_API_KEY": KEY,
-                "OPENAI_BASE_URL": standin.base_url,
-            }
-        )
-        folder = tmp_path / "home" / "inbox" / DAY
-        folder.mkdir(parents=True)
+        env, folder = openai_day(apply_env, tmp_path / "home", standin.base_url, KEY, DAY)
         record = _record("pii-json", f"VKN {VKN} Tel {PHONES[0]} Tüketim 10.000 kWh")
         (folder / "pii.json").write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
         (folder / "scan.pdf").write_bytes(pdf)
