@@ -41,7 +41,7 @@ def build_run_summary(
     # One pass over the extraction rows: the latencies and the extraction calls' status codes.
     calls = store.read_stage_range("extractions", first_day, last_day, CALL_COLUMNS)
     incidents = store.incident_groups(first_day, last_day)
-    # The status codes of ``InvoiceStore.status_codes``: API requests, then extraction calls.
+    # Status codes: API requests, then extraction calls.
     codes = pd.concat(
         [store.request_code_counts(start, end), _code_counts(calls["http_status"])],
         ignore_index=True,

@@ -80,8 +80,7 @@ class StoreOps:
         query = select(i.c.dedupe_key, i.c.invoice_key, *[i.c[c] for c in STATE]).where(
             i.c.tenant == tenant, i.c.invoice_key.in_(keys)
         )
-        with self.engine.connect() as conn:
-            return _read_frame(conn, query)
+        return self._read(query)
 
     def write_incidents(
         self, upserts: pd.DataFrame, resolved: pd.DataFrame, tenant: str, now: datetime
@@ -307,7 +306,7 @@ class StoreOps:
 
     def request_code_counts(self, start: datetime, end: datetime) -> pd.DataFrame:
         """Status codes of ops API requests in [start, end) counted in the database: columns
-        ``code`` and ``n`` (the request half of ``status_codes``)."""
+        ``code`` and ``n``."""
         r = s.request_log
         query = (
             select(r.c.status_code.label("code"), func.count().label("n"))
@@ -316,28 +315,6 @@ class StoreOps:
             .order_by(r.c.status_code)
         )
         return self._read(query).astype("int64")
-
-    def status_codes(
-        self, start: datetime, end: datetime, first_day: str, last_day: str
-    ) -> list[int]:
-        """Status codes of ops API requests in [start, end) and extraction calls of the days."""
-        r, x = s.request_log, s.extractions
-        with self.engine.connect() as conn:
-            api: list[int] = list(
-                conn.execute(select(r.c.status_code).where(r.c.at >= start, r.c.at < end))
-                .scalars()
-                .all()
-            )
-            extraction: list[int] = list(
-                conn.execute(
-                    select(x.c.http_status).where(
-                        x.c.day.between(first_day, last_day), x.c.http_status.is_not(None)
-                    )
-                )
-                .scalars()
-                .all()
-            )
-        return [int(c) for c in [*api, *extraction]]
 
     # -- alerts -------------------------------------------------------------------------------
     def add_alert(

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from invoice_assets import reports as reports_module
 from invoice_assets.domain.health import system_health_report
@@ -138,7 +138,15 @@ def _frame_summary(store: InvoiceStore, first: str, last: str) -> dict:
     """The run summary the one-row-per-item way (the read path before SQL aggregation)."""
     start, _ = day_bounds(first)
     _, end = day_bounds(last)
-    codes = store.status_codes(start, end, first, last)
+    r, x = s.request_log, s.extractions
+    with store.engine.connect() as conn:
+        api = conn.execute(select(r.c.status_code).where(r.c.at >= start, r.c.at < end))
+        calls = conn.execute(
+            select(x.c.http_status).where(
+                x.c.day.between(first, last), x.c.http_status.is_not(None)
+            )
+        )
+        codes = [int(c) for c in [*api.scalars().all(), *calls.scalars().all()]]
     return run_summary(
         start,
         end,
