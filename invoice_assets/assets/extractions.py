@@ -97,7 +97,7 @@ class _Day:
     documents: dict[str, list[ExtractedItem]]
     started: datetime
     seen: set[str] = field(default_factory=set)  # invoice keys so far: duplicates across batches
-    files: dict[str, list[int]] = field(default_factory=dict)  # file → [invoices, failed]
+    files: dict[str, tuple[int, int]] = field(default_factory=dict)  # file → (invoices, failed)
     codes: dict[str, str | None] = field(default_factory=dict)  # file → its first error code
     checked: list[pd.DataFrame] = field(default_factory=list)  # columns the GX suite reads
     line_items: int = 0
@@ -131,9 +131,8 @@ class _Day:
         per_file = pd.DataFrame({"file": invoices["source_file"].to_numpy(), "failed": failed})
         sizes = per_file.groupby("file", sort=False)["failed"].agg(["size", "sum"])
         for name, size, bad in sizes.itertuples(name=None):
-            tally = self.files.setdefault(name, [0, 0])
-            tally[0] += int(size)
-            tally[1] += int(bad)
+            total, failed_so_far = self.files.get(name, (0, 0))
+            self.files[name] = (total + int(size), failed_so_far + int(bad))
         errors = invoices.loc[failed, ["source_file", "error_code"]].drop_duplicates("source_file")
         for name, code in errors.itertuples(index=False, name=None):
             self.codes.setdefault(name, code)
@@ -144,7 +143,7 @@ class _Day:
     def settle(self, store: InvoiceStore) -> None:
         """Queue states once the rows are stored: files whose every invoice failed are failed."""
         names = [e.file_name for e in self.entries]
-        counts = {n: (self.files.get(n, [0, 0])[0], self.files.get(n, [0, 0])[1]) for n in names}
+        counts = {n: self.files.get(n, (0, 0)) for n in names}
         failed = [n for n in names if counts[n][0] == counts[n][1]]
         done = [n for n in names if counts[n][0] != counts[n][1]]
         store.set_inbox_status(self.day, done, "done", items=counts)
