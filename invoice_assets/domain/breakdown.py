@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from invoice_assets.domain.arrays import columns_frame
 from invoice_assets.domain.market import MarketData, factorized
 
 
@@ -68,7 +69,7 @@ def current_breakdown(
             _present(invoices["vat_tl"]), invoices["vat_tl"].to_numpy(), subtotal * vat_rate
         )
         total = subtotal + vat
-    return pd.DataFrame(
+    return columns_frame(
         {
             "current_energy_tl": energy,
             "current_distribution_tl": distribution,
@@ -87,4 +88,5 @@ def demand_charge(invoices: pd.DataFrame) -> np.ndarray:
         charge = (
             invoices["demand_qty"].to_numpy() * invoices["demand_unit_price_tl_per_unit"].to_numpy()
         )
-    return np.nan_to_num(charge, nan=0.0, posinf=np.inf, neginf=-np.inf)
+    charge[np.isnan(charge)] = 0.0  # a fresh array: zeroed in place
+    return charge

@@ -17,6 +17,7 @@ import pandas as pd
 
 from invoice_assets.domain.arrays import (
     collector_paused,
+    columns_frame,
     first_rows,
     objects,
     row_codes,
@@ -104,7 +105,7 @@ def _incident_rows(
 
     action = mismatch_action_class(mismatch.iloc[rows], t)
     keys = column(invoices, "invoice_key").tolist()
-    facts = pd.DataFrame(
+    facts = columns_frame(
         {
             "has_mismatch": column(mismatch, "has_mismatch"),
             "invoice_total_with_vat_tl": column(invoices, "invoice_total_with_vat_tl"),
@@ -121,7 +122,7 @@ def _incident_rows(
     failed = primary == "EXTRACTION_FAILED"
     error_codes[failed] = column(invoices, "error_code")[failed]
     flag_list = primary.tolist()
-    return pd.DataFrame(
+    return columns_frame(
         {
             "row": rows.astype("int64"),
             "dedupe_key": objects(

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from invoice_assets.domain.arrays import decode, first_rows, row_codes
+from invoice_assets.domain.arrays import columns_frame, decode, first_rows, objects, row_codes
 
 _TR_ASCII = str.maketrans("ıİşŞğĞüÜöÖçÇ", "iIsSgGuUoOcC")
 TARIFF_KEYS = ("tariff_group", "voltage_level", "tariff_term")
@@ -67,7 +67,8 @@ class MarketData:
     agreement_multiplier: float
 
     def month_prices(self, period: pd.Series) -> pd.DataFrame:
-        """PTF, YEKDEM and source for each invoice period (NaN/None where no row exists)."""
+        """PTF, YEKDEM, source and whether that source is an estimate for each invoice period
+        (NaN/None/False where no row exists)."""
         table = self.prices.drop_duplicates("month", keep="last").set_index("month")
         codes, months = factorized(period)
         found = table.reindex(pd.Index(months, dtype="object"))  # one lookup per distinct month
@@ -75,14 +76,15 @@ class MarketData:
         def spread(values: np.ndarray, fill: object, dtype: str) -> np.ndarray:
             return np.append(values.astype(dtype), np.array([fill], dtype=dtype))[codes]
 
-        return pd.DataFrame(
+        return columns_frame(
             {
                 "ptf_tl_per_mwh": spread(found["ptf_tl_per_mwh"].to_numpy(), np.nan, "float64"),
                 "yekdem_tl_per_mwh": spread(
                     found["yekdem_tl_per_mwh"].to_numpy(), np.nan, "float64"
                 ),
-                "price_source": pd.Series(
-                    spread(found["source"].to_numpy(), None, "object"), dtype="object"
+                "price_source": objects(spread(found["source"].to_numpy(), None, "object")),
+                "price_estimated": spread(
+                    (found["source"] == "estimate").to_numpy(), False, "bool"
                 ),
             }
         )

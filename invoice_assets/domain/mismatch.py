@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from invoice_assets.domain.arrays import first_match, objects, text_or_none
+from invoice_assets.domain.arrays import columns_frame, first_match, objects, text_or_none
 from invoice_assets.domain.records import KEY_FIELDS
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ def assess_mismatch(
             [None, *REASONS[:-1]],
             default=REASONS[-1],
         )
-    return pd.DataFrame(
+    return columns_frame(
         {
             "mismatch_evaluated": evaluated,
             "has_mismatch": has,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from invoice_assets.domain.arrays import first_match, labels, objects
+from invoice_assets.domain.arrays import columns_frame, first_match, labels, objects
 from invoice_assets.domain.breakdown import demand_charge, invoice_period
 from invoice_assets.domain.market import TARIFF_KEYS, MarketData
 
@@ -56,7 +56,7 @@ def price_offers(
     has_extracted = np.isfinite(extracted_dist)
 
     market_missing = ready & ~np.isfinite(month["ptf_tl_per_mwh"].to_numpy())
-    estimated = ready & ~market_missing & (month["price_source"].to_numpy() == "estimate")
+    estimated = ready & ~market_missing & month["price_estimated"].to_numpy()
     meta_missing = ready & ~has_meta & ~has_extracted
     lookup_failed = ready & has_meta & ~has_row & ~has_extracted
     with np.errstate(all="ignore"):
@@ -90,10 +90,22 @@ def price_offers(
         [~ok, ~ready, market_missing, meta_missing, lookup_failed, calc_bug], OFFER_REASONS
     )
 
-    def offered(values: np.ndarray) -> np.ndarray:
-        return np.where(priced, values, np.nan)
+    not_priced = ~priced
+    offer = (
+        energy,
+        distribution,
+        demand,
+        btv,
+        vat,
+        total,
+        difference,
+        savings_ratio,
+        annual_saving,
+    )
+    for values in offer:  # each is this call's own array: blanked in place, not copied
+        values[not_priced] = np.nan
 
-    return pd.DataFrame(
+    return columns_frame(
         {
             "offer_status": objects(np.array(["not_priced", "priced"], dtype=object)[priced * 1]),
             "offer_reason": objects(reason),
@@ -102,15 +114,15 @@ def price_offers(
             "yekdem_tl_per_mwh": month["yekdem_tl_per_mwh"].to_numpy(),
             "price_source": month["price_source"].to_numpy(),
             "tariff_dist_tl_per_kwh": table_dist,
-            "offer_energy_tl": offered(energy),
-            "offer_distribution_tl": offered(distribution),
-            "offer_demand_tl": offered(demand),
-            "offer_btv_tl": offered(btv),
-            "offer_vat_tl": offered(vat),
-            "offer_total_tl": offered(total),
-            "savings_tl": offered(difference),
-            "savings_ratio": offered(savings_ratio),
-            "annual_saving_tl": offered(annual_saving),
+            "offer_energy_tl": energy,
+            "offer_distribution_tl": distribution,
+            "offer_demand_tl": demand,
+            "offer_btv_tl": btv,
+            "offer_vat_tl": vat,
+            "offer_total_tl": total,
+            "savings_tl": difference,
+            "savings_ratio": savings_ratio,
+            "annual_saving_tl": annual_saving,
             "market_price_missing": market_missing,
             "market_price_estimated": estimated,
             "tariff_meta_missing": meta_missing,

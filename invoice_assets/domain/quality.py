@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from invoice_assets.domain.arrays import first_match, objects
+from invoice_assets.domain.arrays import columns_frame, first_match, objects
 from invoice_assets.domain.flags import CATALOGUE
 
 if TYPE_CHECKING:
@@ -89,19 +89,8 @@ def score_invoices(flags: pd.DataFrame, n: int, t: Thresholds) -> pd.DataFrame:
         ["OK", "CHECK"],
         default="BAD",
     )
-    codes = np.full(n, "", dtype=object)
-    if len(flags):
-        # Each flag is one bit; the few distinct combinations are spelled out once each.
-        present = flags[["flag", "priority"]].drop_duplicates("flag")
-        order = list(present.sort_values(["priority", "flag"], kind="stable")["flag"])
-        bit = {code: 1 << i for i, code in enumerate(order)}
-        masks = np.zeros(n, dtype=np.int64)
-        bits = flags["flag"].map(bit).to_numpy(dtype=np.int64)
-        np.bitwise_or.at(masks, flags["row"].to_numpy(dtype=np.int64), bits)
-        combos, distinct = pd.factorize(masks)
-        names = [",".join(code for code in order if mask & bit[code]) for mask in distinct.tolist()]
-        codes = np.array(names, dtype=object)[combos]
-    return pd.DataFrame(
+    codes = _flag_lists(flags, n) if len(flags) else np.full(n, "", dtype=object)
+    return columns_frame(
         {
             "quality_score": score,
             "quality_grade": objects(grade),
@@ -109,3 +98,25 @@ def score_invoices(flags: pd.DataFrame, n: int, t: Thresholds) -> pd.DataFrame:
             "flags": objects(codes),
         }
     )
+
+
+def _flag_lists(flags: pd.DataFrame, n: int) -> np.ndarray:
+    """The comma-joined flag list of each row, in priority order. Each flag is one bit of a
+    per-row mask; the few distinct masks are spelled out once each and spread by mask value."""
+    present = flags[["flag", "priority"]].drop_duplicates("flag")
+    order = list(present.sort_values(["priority", "flag"], kind="stable")["flag"])
+    bit = {code: 1 << i for i, code in enumerate(order)}
+    masks = np.zeros(n, dtype=np.int64)
+    bits = flags["flag"].map(bit).to_numpy(dtype=np.int64)
+    np.bitwise_or.at(masks, flags["row"].to_numpy(dtype=np.int64), bits)
+
+    def spelled(mask: int) -> str:
+        return ",".join(code for code in order if mask & bit[code])
+
+    if len(order) <= 16:  # a table indexed by the mask itself: no hashing of a million masks
+        table = np.empty(1 << len(order), dtype=object)
+        for mask in np.flatnonzero(np.bincount(masks, minlength=len(table))).tolist():
+            table[mask] = spelled(mask)
+        return table[masks]
+    combos, distinct = pd.factorize(masks)
+    return np.array([spelled(mask) for mask in distinct.tolist()], dtype=object)[combos]

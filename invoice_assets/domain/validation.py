@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from invoice_assets.domain.arrays import columns_frame, objects
 from invoice_assets.domain.records import KEY_FIELDS
 
 if TYPE_CHECKING:
     from resources.thresholds import Thresholds
 
 ISSUE_COLUMNS = ("row", "kind", "code", "field", "message")
-MISSING_CODES = frozenset({"MISSING_FIELD"})
 HARD_STOP = "TOTAL_HARD_STOP"
 UNIT_PRICE = "current_active_unit_price_tl_per_kwh"
 DIST_PRICE = "distribution_unit_price_tl_per_kwh"
@@ -41,19 +41,42 @@ class _Fmt:
         return np.array(texts, dtype=object)[codes]
 
 
-def _issues(
-    mask: np.ndarray, kind: str, code: str, field: str, message: _Fmt | str
-) -> pd.DataFrame:
-    rows = np.flatnonzero(mask)
-    if isinstance(message, _Fmt):
-        text = message.render(rows)
-    else:
-        text = np.full(len(rows), message, dtype=object)
-    return pd.DataFrame({"row": rows, "kind": kind, "code": code, "field": field, "message": text})
+class _Issues:
+    """The issues raised so far, one block of rows per rule. Kind and code are shared by a block,
+    so they are spelled once per block and spread when the one frame is built."""
 
+    def __init__(self) -> None:
+        self.rows: list[np.ndarray] = []
+        self.labels: list[tuple[str, str]] = []
+        self.fields: list[np.ndarray] = []
+        self.messages: list[np.ndarray] = []
 
-def _fmt(values: pd.Series, template: str) -> _Fmt:
-    return _Fmt(values, template)
+    def add(
+        self, rows: np.ndarray, kind: str, code: str, field: str | np.ndarray, message: np.ndarray
+    ) -> None:
+        self.rows.append(rows)
+        self.labels.append((kind, code))
+        self.fields.append(
+            np.full(len(rows), field, dtype=object) if isinstance(field, str) else field
+        )
+        self.messages.append(message)
+
+    def frame(self) -> pd.DataFrame:
+        if not self.rows:
+            return _empty()
+        block = np.repeat(np.arange(len(self.rows)), [len(r) for r in self.rows])
+        kind, code = (
+            np.array(column, dtype=object)[block] for column in zip(*self.labels, strict=True)
+        )
+        return columns_frame(
+            {
+                "row": np.concatenate(self.rows).astype("int64", copy=False),
+                "kind": objects(kind),
+                "code": objects(code),
+                "field": objects(np.concatenate(self.fields)),
+                "message": objects(np.concatenate(self.messages)),
+            }
+        )
 
 
 def validate_invoices(
@@ -69,19 +92,24 @@ def validate_invoices(
     price = invoices[UNIT_PRICE]
     dist = invoices[DIST_PRICE]
     total = invoices[TOTAL]
-    parts: list[pd.DataFrame] = []
+    found = _Issues()
 
     def add(mask: np.ndarray, kind: str, code: str, field: str, message: _Fmt | str) -> None:
-        mask = mask & ok
-        if mask.any():
-            parts.append(_issues(mask, kind, code, field, message))
+        rows = np.flatnonzero(mask & ok)
+        if len(rows):
+            text = (
+                message.render(rows)
+                if isinstance(message, _Fmt)
+                else np.full(len(rows), message, dtype=object)
+            )
+            found.add(rows, kind, code, field, text)
 
     with np.errstate(invalid="ignore"):
         kwh_missing = ~(kwh > 0).to_numpy()
         price_missing = price.isna().to_numpy()
         total_missing = ~(total > 0).to_numpy()
         no_id = invoices["invoice_no"].isna().to_numpy().copy()
-        no_id[no_id] = invoices["ettn"].isna().to_numpy()[no_id]
+        no_id[no_id] = pd.isna(invoices["ettn"].to_numpy()[no_id])  # only rows without a number
         add(kwh_missing, "error", "MISSING_FIELD", "consumption_kwh", "consumption missing or ≤ 0")
         add(price_missing, "error", "MISSING_FIELD", UNIT_PRICE, "unit price missing")
         add(total_missing, "error", "MISSING_FIELD", TOTAL, "invoice total missing or ≤ 0")
@@ -94,14 +122,14 @@ def validate_invoices(
             "error",
             "UNIT_PRICE_OUT_OF_RANGE",
             UNIT_PRICE,
-            _fmt(price, "{v:g} TL/kWh below range: probably kr/kWh"),
+            _Fmt(price, "{v:g} TL/kWh below range: probably kr/kWh"),
         )
         add(
             high_price,
             "error",
             "UNIT_PRICE_OUT_OF_RANGE",
             UNIT_PRICE,
-            _fmt(price, "{v:g} TL/kWh above range: probably TL/MWh"),
+            _Fmt(price, "{v:g} TL/kWh above range: probably TL/MWh"),
         )
         dist_out = ((dist < v.MIN_DIST_PRICE) | (dist > v.MAX_DIST_PRICE)).to_numpy()
         add(
@@ -109,7 +137,7 @@ def validate_invoices(
             "error",
             "DIST_PRICE_OUT_OF_RANGE",
             DIST_PRICE,
-            _fmt(dist, "{v:g} TL/kWh outside the distribution price range"),
+            _Fmt(dist, "{v:g} TL/kWh outside the distribution price range"),
         )
 
         hard_stop = (100.0 * mismatch["mismatch_ratio"] >= v.HARD_STOP_DELTA).to_numpy()
@@ -118,7 +146,7 @@ def validate_invoices(
             "error",
             HARD_STOP,
             TOTAL,
-            _fmt(100.0 * mismatch["mismatch_ratio"], "total differs from its parts by {v:.1f} %"),
+            _Fmt(100.0 * mismatch["mismatch_ratio"], "total differs from its parts by {v:.1f} %"),
         )
 
         for name in KEY_FIELDS:
@@ -130,7 +158,7 @@ def validate_invoices(
                 "warning",
                 "LOW_CONFIDENCE",
                 name,
-                _fmt(invoices[f"conf_{name}"], "confidence {v:.2f} below threshold"),
+                _Fmt(invoices[f"conf_{name}"], "confidence {v:.2f} below threshold"),
             )
 
         energy = invoices["energy_total_tl"]
@@ -140,7 +168,7 @@ def validate_invoices(
             "warning",
             "ENERGY_CROSSCHECK",
             "energy_total_tl",
-            _fmt(100.0 * cross, "kWh × unit price differs from the energy total by {v:.1f} %"),
+            _Fmt(100.0 * cross, "kWh × unit price differs from the energy total by {v:.1f} %"),
         )
 
         add(
@@ -152,20 +180,16 @@ def validate_invoices(
             "demand quantity without a demand unit price",
         )
 
-    parts.append(_line_issues(invoices, line_items, ok, t))
-    issues = (
-        pd.concat([p for p in parts if len(p)], ignore_index=True)
-        if any(len(p) for p in parts)
-        else _empty()
-    )
+    _line_issues(found, invoices, line_items, ok, t)
+    issues = found.frame()
     return _summarise(invoices, issues, ok), issues
 
 
 def _line_issues(
-    invoices: pd.DataFrame, lines: pd.DataFrame, ok: np.ndarray, t: Thresholds
-) -> pd.DataFrame:
+    found: _Issues, invoices: pd.DataFrame, lines: pd.DataFrame, ok: np.ndarray, t: Thresholds
+) -> None:
     if lines.empty:
-        return _empty()
+        return
     with np.errstate(all="ignore"):
         amount = lines["amount_tl"].to_numpy()
         gap = np.abs(lines["qty"].to_numpy() * lines["unit_price"].to_numpy() - amount) / np.abs(
@@ -174,7 +198,7 @@ def _line_issues(
         bad = (np.abs(amount) > 0) & (100.0 * gap > t.Validation.LINE_CONSISTENCY_TOLERANCE)
     idx = np.flatnonzero(bad)  # only the inconsistent lines are matched to their invoice
     if len(idx) == 0:
-        return _empty()
+        return
     # Keys are not unique when identical bytes arrive twice (two empty files share a sha256):
     # a line belongs to the first ok invoice with its key (failed rows have no line items).
     line_keys = lines["invoice_key"].to_numpy()[idx]
@@ -182,22 +206,23 @@ def _line_issues(
     candidates = np.flatnonzero(keys.isin(set(line_keys.tolist())).to_numpy() & ok)
     owners = pd.Series(candidates, index=keys.to_numpy()[candidates])
     owners = owners[~owners.index.duplicated(keep="first")]
-    found = owners.reindex(line_keys).to_numpy(dtype="float64", na_value=np.nan)
-    owned = ~np.isnan(found)
+    owner = owners.reindex(line_keys).to_numpy(dtype="float64", na_value=np.nan)
+    owned = ~np.isnan(owner)
     idx = idx[owned]
     if len(idx) == 0:
-        return _empty()
-    return pd.DataFrame(
-        {
-            "row": found[owned].astype("int64"),
-            "kind": "warning",
-            "code": "LINE_INCONSISTENT",
-            "field": [f"line_items[{n}]" for n in lines["line"].to_numpy()[idx]],
-            "message": [
+        return
+    found.add(
+        owner[owned].astype("int64"),
+        "warning",
+        "LINE_INCONSISTENT",
+        np.array([f"line_items[{n}]" for n in lines["line"].to_numpy()[idx]], dtype=object),
+        np.array(
+            [
                 f"{label}: qty × unit price differs from amount by {100 * g:.1f} %"
                 for label, g in zip(lines["label"].to_numpy()[idx], gap[idx], strict=True)
             ],
-        }
+            dtype=object,
+        ),
     )
 
 
@@ -209,38 +234,33 @@ def _empty() -> pd.DataFrame:
 
 def _summarise(invoices: pd.DataFrame, issues: pd.DataFrame, ok: np.ndarray) -> pd.DataFrame:
     n = len(invoices)
+    rows = issues["row"].to_numpy(dtype="int64")
+    kind = issues["kind"].to_numpy(dtype=object)
+    code = issues["code"].to_numpy(dtype=object)
 
-    def rows_where(mask: pd.Series) -> np.ndarray:
+    def rows_where(mask: np.ndarray) -> np.ndarray:
         out = np.zeros(n, dtype=bool)
-        out[issues.loc[mask, "row"].to_numpy()] = True
+        out[rows[mask]] = True
         return out
 
-    is_error = issues["kind"] == "error"
-    missing = is_error & (issues["code"] == "MISSING_FIELD")
-    consumption_missing = rows_where(missing & (issues["field"] == "consumption_kwh"))
-    other_missing = rows_where(missing & (issues["field"] != "consumption_kwh"))
-    other_errors = rows_where(is_error & ~issues["code"].isin([*MISSING_CODES, HARD_STOP]))
-    any_error = rows_where(is_error)
-    warnings = rows_where(~is_error)
-    low_conf = rows_where(issues["code"] == "LOW_CONFIDENCE")
-    counts = issues.groupby(["row", "kind"]).size().unstack(fill_value=0) if len(issues) else None
+    def count(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(rows[mask], minlength=n).astype("int64", copy=False)
 
-    def count(kind: str) -> np.ndarray:
-        if counts is None or kind not in counts:
-            return np.zeros(n, dtype="int64")
-        return counts[kind].reindex(range(n), fill_value=0).to_numpy()
-
-    return pd.DataFrame(
+    is_error = kind == "error"
+    missing = is_error & (code == "MISSING_FIELD")
+    consumption = issues["field"].to_numpy(dtype=object) == "consumption_kwh"
+    hard_stop = code == HARD_STOP
+    return columns_frame(
         {
-            "is_ready_for_pricing": ok & ~any_error,
-            "error_count": count("error"),
-            "warning_count": count("warning"),
-            "consumption_missing": consumption_missing,
-            "other_fields_missing": other_missing,
-            "has_validation_errors": other_errors,
-            "hard_stop": rows_where(issues["code"] == HARD_STOP),
-            "has_warnings": warnings,
-            "low_confidence": low_conf,
+            "is_ready_for_pricing": ok & ~rows_where(is_error),
+            "error_count": count(is_error),
+            "warning_count": count(kind == "warning"),
+            "consumption_missing": rows_where(missing & consumption),
+            "other_fields_missing": rows_where(missing & ~consumption),
+            "has_validation_errors": rows_where(is_error & ~missing & ~hard_stop),
+            "hard_stop": rows_where(hard_stop),
+            "has_warnings": rows_where(~is_error),
+            "low_confidence": rows_where(code == "LOW_CONFIDENCE"),
         },
         index=invoices.index,
     )
