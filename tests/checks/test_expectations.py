@@ -67,3 +67,6 @@ def test_the_offers_suite_fails_on_a_negative_offer_and_an_unknown_reason(frames
     found = failures(result)
     assert found["expect_column_values_to_be_between:offer_total_tl"] == 1
     assert found["expect_column_values_to_be_in_set:offer_reason"] == 1
+    examples = {f["column"]: f["examples"] for f in result.metadata["failures"].data}
+    assert examples["offer_reason"] == ["made_up"]  # the failure names the offending values
+    assert examples["offer_total_tl"] == ["-1.0"]
