@@ -6,9 +6,11 @@ Used by ``GET /health/ready``, ``invoice-ops health`` and ``invoice-ops status``
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +19,7 @@ from resources.store import InvoiceStore
 from resources.thresholds import Thresholds, check_thresholds
 
 _POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="readiness")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,81 @@ def readiness(
     ordered = {k: checks[k] for k in ("database", "config", "openai_api", "queue")}
     last = activity.detail if activity.status == "ok" else {}
     return ReadinessReport(ready, ordered, last)
+
+
+class ReadinessCache:
+    """The last readiness answer of one server, refreshed by one caller at a time.
+
+    Within ``ttl`` seconds of its checks the last answer is served as it is. After that, the
+    first request starts one refresh in the background, and every request gets the last answer
+    until the refresh lands, as long as that answer is younger than ``ttl + max_stale`` (a
+    refresh is bounded by the checks' own timeout, so ``max_stale`` is that timeout). With no
+    answer yet or an older one, requests wait for a refresh, and requests arriving together share
+    it: a herd of probes runs one round of checks, not one per request, and never waits behind it
+    once warm. ``ttl == 0`` runs the checks on every call.
+    """
+
+    def __init__(
+        self,
+        compute: Callable[[], ReadinessReport],
+        ttl: float,
+        max_stale: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._compute = compute
+        self._ttl = ttl
+        self._max_stale = max_stale
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._report: ReadinessReport | None = None
+        self._checked_at = 0.0
+        self._flight: Future[ReadinessReport] | None = None
+
+    @property
+    def last(self) -> ReadinessReport | None:
+        """The latest answer, without running anything (``/metrics`` reads it)."""
+        return self._report
+
+    @property
+    def refreshing(self) -> Future[ReadinessReport] | None:
+        """The refresh in progress, if any."""
+        return self._flight
+
+    def get(self) -> ReadinessReport:
+        if self._ttl <= 0:
+            fresh = self._compute()
+            self._report = fresh
+            return fresh
+        with self._lock:
+            last, age = self._report, self._clock() - self._checked_at
+            if last is not None and age < self._ttl:
+                return last
+            flight, owner = self._flight, self._flight is None
+            if flight is None:
+                flight = self._flight = Future()
+        if last is not None and age < self._ttl + self._max_stale:
+            if owner:
+                threading.Thread(
+                    target=self._refresh, args=(flight,), name="readiness-refresh", daemon=True
+                ).start()
+            return last
+        if owner:
+            self._refresh(flight)
+        return flight.result()
+
+    def _refresh(self, flight: Future[ReadinessReport]) -> None:
+        started = self._clock()
+        try:
+            report = self._compute()
+        except BaseException as exc:  # checks answer rather than raise; never strand waiters
+            with self._lock:
+                self._flight = None
+            flight.set_exception(exc)
+            log.exception("readiness refresh failed")
+            return
+        with self._lock:
+            self._report, self._checked_at, self._flight = report, started, None
+        flight.set_result(report)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -13,6 +13,7 @@ from invoice_assets.api.errors import install_error_handlers
 from invoice_assets.api.routes_admin import router as admin_router
 from invoice_assets.api.routes_health import router as health_router
 from invoice_assets.api.settings import ApiSettings
+from invoice_assets.readiness import ReadinessCache, readiness
 from resources.store import utcnow
 from resources.thresholds import load_thresholds
 
@@ -58,6 +59,17 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.state.settings = settings
     app.state.thresholds = load_thresholds(env=settings.env)
     app.state.stats = RequestStats()
+    app.state.readiness = ReadinessCache(
+        lambda: readiness(
+            settings.store,
+            app.state.thresholds,
+            openai_check=settings.openai_check,
+            env=settings.env,
+            timeout_seconds=settings.check_timeout_seconds,
+        ),
+        ttl=settings.readiness_cache_seconds,
+        max_stale=settings.check_timeout_seconds,
+    )
     settings.store.ensure_schema()
     install_error_handlers(app)
     app.include_router(health_router)

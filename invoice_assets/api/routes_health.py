@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import time
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
-
-from invoice_assets.readiness import readiness
 
 router = APIRouter(tags=["health"])
 
@@ -21,20 +17,7 @@ def health() -> dict[str, str]:
 @router.get("/health/ready")
 def ready(request: Request) -> JSONResponse:
     """Ready: database, config, OpenAI and queue checks; 503 if any is in error."""
-    settings = request.app.state.settings
-    cached = getattr(request.app.state, "readiness_at", None)
-    report = getattr(request.app.state, "last_readiness", None)
-    now = time.monotonic()
-    if report is None or cached is None or now - cached >= settings.readiness_cache_seconds:
-        report = readiness(
-            settings.store,
-            request.app.state.thresholds,
-            openai_check=settings.openai_check,
-            env=settings.env,
-            timeout_seconds=settings.check_timeout_seconds,
-        )
-        request.app.state.last_readiness = report
-        request.app.state.readiness_at = now
+    report = request.app.state.readiness.get()
     return JSONResponse(report.as_dict(), status_code=200 if report.ready else 503)
 
 
@@ -64,7 +47,7 @@ def metrics(request: Request) -> PlainTextResponse:
         "# HELP invoice_check_ok Last readiness result per check (1 ok, 0 not).",
         "# TYPE invoice_check_ok gauge",
     ]
-    last = getattr(request.app.state, "last_readiness", None)
+    last = request.app.state.readiness.last
     if last is not None:
         for name, check in last.checks.items():
             out.append(_line("invoice_check_ok", int(check.status != "error"), check=name))

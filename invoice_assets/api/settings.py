@@ -60,7 +60,8 @@ class ApiSettings:
     openai_check: Callable[[], tuple[str, str]] | None = None
     check_timeout_seconds: float = 2.0
     # Readiness answers are reused this long, so a load balancer or a scrape storm polling
-    # /health/ready costs one round of checks per interval, not one per request.
+    # /health/ready costs one round of checks per interval, not one per request; after it, one
+    # background refresh runs while the last answer is served (``readiness.ReadinessCache``).
     readiness_cache_seconds: float = 1.0
     log_requests: bool = True
 
