@@ -117,7 +117,9 @@ def _incident_rows(
             "suspect_reason": objects(column(mismatch, "suspect_reason")),
         }
     )
-    hints = _hints(primary, action, facts["delta_reason_candidate"].to_numpy(), invoices, rows)
+    hints, action_classes = _hints(
+        primary, action, facts["delta_reason_candidate"].to_numpy(), invoices, rows
+    )
     error_codes = np.full(len(rows), None, dtype=object)
     failed = primary == "EXTRACTION_FAILED"
     error_codes[failed] = column(invoices, "error_code")[failed]
@@ -136,7 +138,7 @@ def _incident_rows(
             "severity": objects(serious["severity"].to_numpy()[first].astype(object)),
             "primary_flag": objects(primary.astype(object)),
             "secondary_flags": objects(secondary),
-            "action_class": objects(np.array([h["action_class"] for h in hints], dtype=object)),
+            "action_class": objects(action_classes),
             "action_hint": objects(hints),
             "mismatch_info": objects(mismatch_infos(facts)),
             "error_code": objects(error_codes),
@@ -150,9 +152,10 @@ def _hints(
     reasons: np.ndarray,
     invoices: pd.DataFrame,
     rows: np.ndarray,
-) -> list[dict]:
-    """The action_hint document of each incident: each distinct (flag, action, reason) hint and
-    each distinct confidence note is built once, then every incident gets its own copy."""
+) -> tuple[list[dict], np.ndarray]:
+    """The action_hint document of each incident and its action class: each distinct (flag,
+    action, reason) hint and each distinct confidence note is built once, then every incident
+    gets its own copy."""
     combo_codes = row_codes([primary, action, reasons])
     bases = [
         build_hint(str(primary[i]), str(action[i]), text_or_none(reasons[i]), "")
@@ -171,7 +174,7 @@ def _hints(
         confidence_note(*(float(c[i]) for c in confidences))
         for i in first_rows(note_codes).tolist()
     ]
-    return [
+    docs = [
         {
             **bases[c],
             "recommended_checks": list(bases[c]["recommended_checks"]),
@@ -179,6 +182,7 @@ def _hints(
         }
         for c, n in zip(combo_codes.tolist(), note_codes.tolist(), strict=True)
     ]
+    return docs, np.array([b["action_class"] for b in bases], dtype=object)[combo_codes]
 
 
 STATE_COLUMNS = (
