@@ -80,6 +80,10 @@ class Context:
         self.tariff_dates = {k: [d for d, _ in sorted(v)] for k, v in tariffs.items()}
         self.tariff_prices = {k: [p for _, p in sorted(v)] for k, v in tariffs.items()}
         self.tax = market.tax
+        # A sensible loop remembers the lookups it has done: a day has a handful of distinct
+        # tariff labels and periods, so each is normalised and looked up once.
+        self._tariffs: dict[tuple, float] = {}
+        self._rates: dict[Any, tuple[float, float]] = {}
 
     def month(self, period: str | None) -> tuple[float, float, str | None]:
         if period is None:
@@ -87,7 +91,14 @@ class Context:
         return self.months.get(period, (NAN, NAN, None))
 
     def tariff(self, invoice: Mapping[str, Any], period: str | None) -> float:
-        key = tuple(_label(invoice[k]) for k in TARIFF_KEYS)
+        raw = (*(invoice[k] for k in TARIFF_KEYS), period)
+        found = self._tariffs.get(raw)
+        if found is None:
+            found = self._tariffs[raw] = self._tariff(raw[:-1], period)
+        return found
+
+    def _tariff(self, labels: tuple, period: str | None) -> float:
+        key = tuple(_label(label) for label in labels)
         if period is None or any(part is None for part in key):
             return NAN
         try:
@@ -101,6 +112,12 @@ class Context:
         return self.tariff_prices[key][index] if index >= 0 else NAN
 
     def rates(self, tariff_group: Any) -> tuple[float, float]:
+        found = self._rates.get(tariff_group)
+        if found is None:
+            found = self._rates[tariff_group] = self._group_rates(tariff_group)
+        return found
+
+    def _group_rates(self, tariff_group: Any) -> tuple[float, float]:
         group = _label(tariff_group)
         return (
             self.tax.btv_by_group.get(group, self.tax.btv_default),  # type: ignore[arg-type]
