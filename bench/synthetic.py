@@ -16,12 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from invoice_assets.domain.records import (
-    META_FIELDS,
-    NUMERIC_FIELDS,
-    invoice_frame,
-    line_item_frame,
-)
+from invoice_assets.domain.frames import invoice_frame, line_item_frame
+from invoice_assets.domain.records import META_FIELDS, NUMERIC_FIELDS
 
 if TYPE_CHECKING:
     from invoice_assets.domain.market import MarketData

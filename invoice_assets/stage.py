@@ -11,7 +11,7 @@ from threading import Lock
 import dagster as dg
 import pandas as pd
 
-from invoice_assets.domain.records import INVOICE_COLUMNS, invoice_frame, line_item_frame
+from invoice_assets.domain.frames import INVOICE_COLUMNS, invoice_frame, line_item_frame
 from resources import store_schema as s
 from resources.store import InvoiceStore
 

@@ -24,7 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
-from invoice_assets.domain.records import INVOICE_COLUMNS, NUMERIC_FIELDS
+from invoice_assets.domain.frames import INVOICE_COLUMNS
+from invoice_assets.domain.records import NUMERIC_FIELDS
 
 SCHEMA_VERSION = 1
 MIGRATIONS: dict[int, list[str]] = {}  # version → SQL run to reach it from version - 1

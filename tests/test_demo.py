@@ -23,7 +23,7 @@ from invoice_assets.demo import (
     DemoManifest,
     generate_demo,
 )
-from invoice_assets.domain import pipeline, records
+from invoice_assets.domain import frames, pipeline, records
 from invoice_assets.domain.market import normalise_label
 from resources.market_data import load_market_data
 from resources.thresholds import load_thresholds
@@ -49,7 +49,7 @@ def evaluate_inbox(inbox: Path) -> tuple[pipeline.Evaluation, list[str]]:
             if path.is_file() and not path.name.startswith("."):
                 name = f"{folder.name}/{path.name}"
                 items.extend(records.parse_inbox_content(name, path.read_bytes(), MAX_BYTES))
-    invoices, lines = records.items_to_frames(records.mark_duplicates(items))
+    invoices, lines = frames.items_to_frames(records.mark_duplicates(items))
     ev = pipeline.evaluate(invoices, lines, load_market_data(), load_thresholds())
     return ev, list(ev.invoices["source_file"])
 

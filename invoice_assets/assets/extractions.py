@@ -17,13 +17,8 @@ import pandas as pd
 
 from invoice_assets.checks.expectations import EXTRACTIONS_CHECK, extractions_expectations
 from invoice_assets.domain.arrays import collector_paused, rate
-from invoice_assets.domain.records import (
-    InboxItem,
-    ItemError,
-    items_to_frames,
-    mark_duplicates,
-    sniff_kind,
-)
+from invoice_assets.domain.frames import items_to_frames
+from invoice_assets.domain.records import InboxItem, ItemError, mark_duplicates, sniff_kind
 from invoice_assets.partitions import daily_partitions, partition_days
 from invoice_assets.stage import KINDS, OWNERS, md_counts
 from resources.extractor import ExtractedItem, InboxExtractor

@@ -12,9 +12,10 @@ from typing import Any
 
 import dagster as dg
 
+from invoice_assets.domain.frames import items_to_frames
 from invoice_assets.domain.market import MarketData
 from invoice_assets.domain.pipeline import Evaluation, evaluate
-from invoice_assets.domain.records import items_to_frames, parse_inbox_content
+from invoice_assets.domain.records import parse_inbox_content
 
 SMOKE_CHECK = "smoke_fixture_expectations"
 SMOKE_DIR = Path(__file__).resolve().parents[2] / "config" / "smoke"

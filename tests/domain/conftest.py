@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from invoice_assets.domain import pipeline, records
+from invoice_assets.domain import frames, pipeline, records
 from invoice_assets.domain.market import MarketData
 from resources.market_data import load_market_data
 from resources.thresholds import Thresholds, load_thresholds
@@ -145,7 +145,7 @@ def evaluate_records(
     tenant: str = "default",
 ) -> pipeline.Evaluation:
     """Parse, flatten and evaluate records with the shipped (or given) config."""
-    invoices, lines = records.items_to_frames(record_items(recs))
+    invoices, lines = frames.items_to_frames(record_items(recs))
     return pipeline.evaluate(
         invoices,
         lines,

@@ -16,7 +16,7 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from invoice_assets.domain import pipeline, records
+from invoice_assets.domain import frames, pipeline, records
 from invoice_assets.domain.flags import CATALOGUE
 from tests.domain.conftest import MAX_BYTES, make_record, record_items
 
@@ -124,7 +124,7 @@ STAGES = ("invoices", "breakdown", "mismatch", "validation", "offers", "scores")
 
 
 def evaluate(batch: list[Any], t, market) -> pipeline.Evaluation:
-    invoices, lines = records.items_to_frames(record_items(batch))
+    invoices, lines = frames.items_to_frames(record_items(batch))
     return pipeline.evaluate(invoices, lines, market, t)
 
 
@@ -188,7 +188,7 @@ def test_arbitrary_bytes_never_raise_and_give_at_least_one_item(content):
             assert (item.record is None) != (item.error is None)
             if item.error is not None:
                 assert item.error.code and isinstance(item.error.code, str)
-        records.items_to_frames(records.mark_duplicates(items))
+        frames.items_to_frames(records.mark_duplicates(items))
 
 
 json_fragments = st.sampled_from(

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from invoice_assets.domain import records
+from invoice_assets.domain import frames, records
 from invoice_assets.domain.records import ItemError, parse_inbox_content, parse_record
 from tests.domain.conftest import MAX_BYTES, evaluate_records, make_record
 
@@ -348,7 +348,7 @@ def test_jsonl_invoices_in_equal_ok_plus_failed():
     lines = [encode(make_record(invoice={"invoice_no": f"N{i}"})) for i in range(5)]
     lines[2] = b"not json"
     items = parse_inbox_content("bulk.jsonl", jsonl(*lines), MAX_BYTES)
-    invoices, _ = records.items_to_frames(items)
+    invoices, _ = frames.items_to_frames(items)
     assert len(invoices) == 5
     assert invoices["status"].value_counts().to_dict() == {"ok": 4, "failed": 1}
 
@@ -421,45 +421,3 @@ def test_two_identical_empty_files_do_not_crash_the_evaluation():
     ev = evaluate_records([b"", b"", make_record()])
     assert list(ev.invoices["status"]) == ["failed", "failed", "ok"]
     assert list(ev.scores["quality_grade"]) == ["BAD", "BAD", "OK"]
-
-
-# --- frames --------------------------------------------------------------------------------------
-
-
-def test_frames_have_one_row_per_item_and_one_row_per_line_item():
-    items = parse_inbox_content("a.json", encode(make_record()), MAX_BYTES)
-    items += parse_inbox_content("b.json", b"{", MAX_BYTES)
-    invoices, lines = records.items_to_frames(items)
-    assert list(invoices.columns) == list(records.INVOICE_COLUMNS)
-    assert list(lines.columns) == list(records.LINE_ITEM_COLUMNS)
-    assert list(invoices["status"]) == ["ok", "failed"]
-    assert list(invoices["error_code"]) == [None, "invalid_json"]
-    assert len(lines) == 1 and lines.loc[0, "invoice_key"] == invoices.loc[0, "invoice_key"]
-
-
-def test_frames_turn_missing_values_into_nan_and_missing_confidence_into_zero():
-    items = parse_inbox_content("a.json", encode(make_record(drop=["btv_tl"])), MAX_BYTES)
-    invoices, _ = records.items_to_frames(items)
-    assert invoices["btv_tl"].isna().all()
-    assert invoices.loc[0, "conf_btv_tl"] == 0.0
-    assert invoices["consumption_kwh"].dtype == "float64"
-
-
-def test_failed_item_row_keeps_code_and_field():
-    items = parse_inbox_content("a.json", encode(with_value("vat_tl", "7.000,00")), MAX_BYTES)
-    invoices, lines = records.items_to_frames(items)
-    row = invoices.iloc[0]
-    assert (row["status"], row["error_code"], row["error_field"]) == (
-        "failed",
-        "wrong_type",
-        "extraction.vat_tl.value",
-    )
-    assert lines.empty
-
-
-def test_record_from_row_round_trips_through_the_parser():
-    items = parse_inbox_content("a.json", encode(make_record()), MAX_BYTES)
-    invoices, _ = records.items_to_frames(items)
-    again = parse_record(records.record_from_row(invoices.iloc[0].to_dict()))
-    assert isinstance(again, records.ExtractionRecord)
-    assert again.invoice == items[0].record.invoice  # type: ignore[union-attr]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from invoice_assets.domain import pipeline, records
+from invoice_assets.domain import frames, pipeline, records
 from invoice_assets.domain.mismatch import mismatch_info
 from resources.market_data import load_market_data
 
@@ -26,7 +26,7 @@ def outcome(t) -> dict[str, dict[str, Any]]:
     for name in NAMES:
         path = SMOKE / f"{name}.json"
         items.extend(records.parse_inbox_content(path.name, path.read_bytes(), 1_000_000))
-    invoices, lines = records.items_to_frames(records.mark_duplicates(items))
+    invoices, lines = frames.items_to_frames(records.mark_duplicates(items))
     ev = pipeline.evaluate(invoices, lines, load_market_data(), t)
     view = ev.invoice_view()
     out: dict[str, dict[str, Any]] = {}
@@ -106,7 +106,7 @@ def test_each_fixture_alone_gives_the_same_result(t, outcome):
     for name in NAMES:
         path = SMOKE / f"{name}.json"
         items = records.parse_inbox_content(path.name, path.read_bytes(), 1_000_000)
-        invoices, lines = records.items_to_frames(items)
+        invoices, lines = frames.items_to_frames(items)
         ev = pipeline.evaluate(invoices, lines, load_market_data(), t)
         assert mismatch_info(ev.invoice_view().iloc[0]) == outcome[name]["mismatch"]
         assert len(ev.incidents) == outcome[name]["incident_count"]
