@@ -6,6 +6,7 @@ latency, truncated answers, refusals, bad keys) so the real extractor code path 
 offline. ``python -m invoice_assets.standin --port P --answers DIR`` runs it by hand.
 """
 
-from invoice_assets.standin.server import StandIn, default_answer, to_answer
+from invoice_assets.standin.answers import default_answer, to_answer
+from invoice_assets.standin.server import StandIn
 
 __all__ = ["StandIn", "default_answer", "to_answer"]
