@@ -52,6 +52,7 @@ from resources.store_io import (  # noqa: F401  (re-exported: tests and tools us
     _row_chunks,
 )
 from resources.store_ops import StoreOps
+from resources.store_reports import ReportOps
 
 _ENGINES: dict[str, Engine] = {}
 _SCHEMA_READY: set[str] = set()  # URLs whose schema this process already created or checked
@@ -105,7 +106,7 @@ class InboxEntry:
     size_bytes: int
 
 
-class InvoiceStore(StoreOps, dg.ConfigurableResource):
+class InvoiceStore(StoreOps, ReportOps, dg.ConfigurableResource):
     """Invoices, stage results, incidents, queue, alerts and request log in one database."""
 
     db_url: str | None = Field(

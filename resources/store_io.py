@@ -1,10 +1,10 @@
 """Moving frames in and out of the store's database, fast, on SQLite and PostgreSQL.
 
-What it is for: ``InvoiceStore`` and its ``StoreOps`` mixin turn pandas frames into driver rows
+What it is for: ``InvoiceStore`` and its mixins turn pandas frames into driver rows
 (column-wise, in bounded chunks; binary COPY on PostgreSQL, ``executemany`` on SQLite) and query
 results back into typed frames (straight from the driver's tuples, the same dtypes on both
-backends). Not for: deciding what is written (``resources/store.py``, ``resources/store_ops.py``)
-or business rules (``invoice_assets.domain``).
+backends). Not for: deciding what is written (``resources/store.py``, ``store_ops.py``,
+``store_reports.py``) or business rules (``invoice_assets.domain``).
 """
 
 from __future__ import annotations

@@ -1,0 +1,228 @@
+"""Store operations behind the reports and the ops surface: run summaries and health reports,
+the ops API request log, alerts, the per-invoice facts reports aggregate, and the small reads
+readiness and ``/metrics`` make.
+
+A mixin of ``InvoiceStore`` (``resources/store.py``) next to ``StoreOps`` (incidents and
+feedback): the same engine, split out so each file stays readable. What a report says is decided
+in ``invoice_assets/reports.py`` and the domain; this module only reads and writes rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from sqlalchemy import Engine, delete, func, insert, select, update
+
+from resources import store_schema as s
+from resources.store_io import _as_utc
+from resources.store_ops import _json
+
+_FACT_COLUMNS = {
+    "day": s.extractions.c.day,
+    "supplier": s.extractions.c.supplier,
+    "pipeline_total_ms": s.extractions.c.pipeline_total_ms,
+    "extraction_ms": s.extractions.c.extraction_ms,
+    "has_mismatch": s.validations.c.has_mismatch,
+    "mismatch_ratio": s.validations.c.mismatch_ratio,
+    "suspect_reason": s.validations.c.suspect_reason,
+}
+INVOICE_FACTS = tuple(_FACT_COLUMNS)  # what ``invoice_facts`` returns by default
+
+
+class ReportOps:
+    """Summary, report, request-log, alert and activity operations (mixed into
+    ``InvoiceStore``)."""
+
+    if TYPE_CHECKING:
+
+        @property
+        def engine(self) -> Engine: ...
+
+        def _read(self, query: Any, nullable: Sequence[str] = ()) -> pd.DataFrame: ...
+
+    # -- summaries and reports ----------------------------------------------------------------
+    def save_document(self, kind: str, day: str, document: dict[str, Any], now: datetime) -> None:
+        table, column = (
+            (s.run_summaries, "summary_json")
+            if kind == "run_summary"
+            else (s.health_reports, "report_json")
+        )
+        with self.engine.begin() as conn:
+            conn.execute(delete(table).where(table.c.day == day))
+            conn.execute(
+                insert(table).values(day=day, generated_at=now, **{column: _json(document)})
+            )
+
+    def load_document(self, kind: str, day: str) -> dict[str, Any] | None:
+        table, column = (
+            (s.run_summaries, "summary_json")
+            if kind == "run_summary"
+            else (s.health_reports, "report_json")
+        )
+        with self.engine.connect() as conn:
+            raw = conn.execute(select(table.c[column]).where(table.c.day == day)).scalar()
+        return json.loads(raw) if raw else None
+
+    # -- request log and extraction status codes ---------------------------------------------
+    def log_request(
+        self,
+        method: str,
+        path: str,
+        status_code: int,
+        duration_ms: float,
+        operator: str | None,
+        error_code: str | None,
+        at: datetime,
+    ) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(s.request_log).values(
+                    at=at,
+                    method=method,
+                    path=path[:500],
+                    status_code=status_code,
+                    duration_ms=duration_ms,
+                    operator=operator,
+                    error_code=error_code,
+                )
+            )
+
+    def request_code_counts(self, start: datetime, end: datetime) -> pd.DataFrame:
+        """Status codes of ops API requests in [start, end) counted in the database: columns
+        ``code`` and ``n``."""
+        r = s.request_log
+        query = (
+            select(r.c.status_code.label("code"), func.count().label("n"))
+            .where(r.c.at >= start, r.c.at < end)
+            .group_by(r.c.status_code)
+            .order_by(r.c.status_code)
+        )
+        return self._read(query).astype("int64")
+
+    # -- alerts -------------------------------------------------------------------------------
+    def add_alert(
+        self, severity: str, code: str, message: str, context: dict[str, Any], now: datetime
+    ) -> int:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                insert(s.alerts).values(
+                    created_at=now,
+                    severity=severity,
+                    code=code,
+                    message=message,
+                    context_json=_json(context),
+                    delivered=False,
+                    delivery_attempts=0,
+                )
+            )
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
+
+    def mark_alert_delivery(self, alert_id: int, delivered: bool, error: str | None) -> None:
+        a = s.alerts
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(a)
+                .where(a.c.alert_id == alert_id)
+                .values(
+                    delivered=delivered,
+                    delivery_attempts=a.c.delivery_attempts + 1,
+                    last_error=error,
+                )
+            )
+
+    def alerts(self, *, undelivered_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
+        a = s.alerts
+        query = select(a).order_by(a.c.alert_id.desc()).limit(limit)
+        if undelivered_only:
+            query = query.where(a.c.delivered.is_(False))
+        with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(query)]
+        for row in rows:
+            row["context"] = json.loads(row.pop("context_json"))
+        return rows
+
+    def invoice_facts(
+        self, first_day: str, last_day: str, columns: Sequence[str] | None = None
+    ) -> pd.DataFrame:
+        """Per invoice of the days: supplier, latencies and mismatch facts, joined in the database
+        (one query, only the columns reports need: all of ``INVOICE_FACTS`` or ``columns``).
+        An invoice without validation row has no mismatch; ``ocr_suspect`` comes with
+        ``suspect_reason``."""
+        x, v = s.extractions, s.validations
+        query = (
+            select(*[_FACT_COLUMNS[c] for c in (columns or INVOICE_FACTS)])
+            .select_from(
+                x.outerjoin(v, (v.c.day == x.c.day) & (v.c.invoice_key == x.c.invoice_key))
+            )
+            .where(x.c.day.between(first_day, last_day))
+        )
+        frame = self._read(query)
+        if "suspect_reason" in frame:
+            frame["ocr_suspect"] = frame["suspect_reason"].eq("OCR_LOCALE_SUSPECT")
+        return frame
+
+    def invoice_groups(self, first_day: str, last_day: str) -> pd.DataFrame:
+        """Invoices of the days counted (column ``n``) per ``has_mismatch`` (True, False): the
+        ``invoice_facts`` rows pre-aggregated in the database for the run summary.
+
+        Counted without the per-row join: all extraction rows (the primary-key index alone),
+        and the validation rows with a mismatch whose extraction row exists — what the
+        left join gives, since (day, invoice_key) matches at most one validation row."""
+        x, v = s.extractions, s.validations
+        extracted = (
+            select(x.c.day).where(x.c.day == v.c.day, x.c.invoice_key == v.c.invoice_key).exists()
+        )
+        total = (
+            select(func.count())
+            .select_from(x)
+            .where(x.c.day.between(first_day, last_day))
+            .scalar_subquery()
+        )
+        mismatched = (
+            select(func.count())
+            .select_from(v)
+            .where(v.c.day.between(first_day, last_day), v.c.has_mismatch.is_(True), extracted)
+            .scalar_subquery()
+        )
+        with self.engine.connect() as conn:  # one statement: both counts of one snapshot
+            counts = conn.execute(select(total, mismatched)).one()
+        n_total, n_mismatched = int(counts[0]), int(counts[1])
+        return pd.DataFrame(
+            {"has_mismatch": [True, False], "n": [n_mismatched, n_total - n_mismatched]}
+        )
+
+    def latest_day(self) -> str | None:
+        """The newest inbox day with extracted invoices."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.max(s.extractions.c.day))).scalar()
+
+    def incident_counts(self) -> dict[tuple[str, str], int]:
+        """(severity, status) → number of incidents."""
+        i = s.incidents
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(i.c.severity, i.c.status, func.count()).group_by(i.c.severity, i.c.status)
+            ).fetchall()
+        return {(r[0], r[1]): int(r[2]) for r in rows}
+
+    def last_activity(self) -> dict[str, Any]:
+        """When the last incident was decided and the last extraction started (ISO or None)."""
+        with self.engine.connect() as conn:
+            incident = conn.execute(select(func.max(s.incidents.c.last_seen_at))).scalar()
+            extraction = conn.execute(select(func.max(s.extractions.c.started_at))).scalar()
+
+        return {
+            "last_incident_at": _as_utc(incident).isoformat() if incident else None,
+            "last_extraction_at": _as_utc(extraction).isoformat() if extraction else None,
+        }
+
+    def count_rows(self, table_name: str) -> int:
+        table = s.metadata.tables[table_name]
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
