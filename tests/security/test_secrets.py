@@ -336,7 +336,7 @@ def test_settings_resources_and_extractor_errors_keep_secrets_out_of_their_text(
     texts = [repr(settings), str(settings), repr(settings.store()), str(settings.store())]
     texts += [repr(v) for v in build_resources(env).values()]
     texts.append(repr(OpenAIExtractor(api_key=OPENAI_SECRET)))
-    from invoice_assets.cli import api_settings
+    from invoice_assets.commands.service import api_settings
 
     texts.append(repr(api_settings(settings)))
     for text in texts:

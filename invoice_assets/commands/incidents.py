@@ -1,0 +1,136 @@
+"""``invoice-ops incidents …``: list, show, ack, resolve incidents and give feedback on them.
+
+Thin commands over the store and ``invoice_assets.domain`` (status transitions, feedback rules);
+text output is one line per incident.
+
+Not for: the incident logic itself (``invoice_assets/domain/incidents.py``, ``feedback.py``),
+the HTTP routes doing the same (``invoice_assets/api``), or the top-level group
+(``invoice_assets/cli.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from invoice_assets.commands.common import EXIT_FAIL, emit, fail, parse_day
+from invoice_assets.settings import Settings
+
+
+@click.group()
+def incidents() -> None:
+    """List, inspect, acknowledge, resolve incidents and give feedback."""
+
+
+def _incident_line(i: dict[str, Any]) -> str:
+    return (
+        f"#{i['incident_id']:<6} {i['day']} {i['severity']} {i['status']:<8} "
+        f"{i['primary_flag']:<24} {i['action_class'] or '':<22} {i['supplier'] or ''}"
+    )
+
+
+@incidents.command("list")
+@click.option("--severity", type=click.Choice(["S1", "S2"]))
+@click.option("--status", type=click.Choice(["OPEN", "ACK", "RESOLVED"]))
+@click.option("--date", "day", default=None)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--json", "as_json", is_flag=True)
+def incidents_list(
+    severity: str | None, status: str | None, day: str | None, limit: int, as_json: bool
+) -> None:
+    """Newest first."""
+    store = Settings.from_env().store()
+    store.ensure_schema()
+    rows = store.list_incidents(
+        severity=severity, status=status, day=parse_day(day) if day else None, limit=limit
+    )
+    emit(rows, as_json, "\n".join(_incident_line(r) for r in rows) or "no incidents")
+
+
+def _get(incident_id: int) -> dict[str, Any]:
+    store = Settings.from_env().store()
+    store.ensure_schema()
+    row = store.get_incident(incident_id)
+    if row is None:
+        fail(f"incident {incident_id} not found", EXIT_FAIL)
+    assert row is not None
+    return row
+
+
+@incidents.command("show")
+@click.argument("incident_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+def incidents_show(incident_id: int, as_json: bool) -> None:
+    """One incident with its hint, mismatch facts, feedback and field evidence."""
+    row = _get(incident_id)
+    evidence = Settings.from_env().store().invoice_evidence(row["day"], row["invoice_key"])
+    emit(row | {"evidence": evidence}, as_json)
+
+
+def _move(incident_id: int, status: str, reason: str | None) -> None:
+    from invoice_assets.domain.incidents import allowed_transition
+    from resources.store import utcnow
+
+    row = _get(incident_id)
+    problem = allowed_transition(row["status"], status)
+    if problem:
+        fail(problem)
+    store = Settings.from_env().store()
+    updated = store.set_incident_status(incident_id, status, reason, utcnow())
+    assert updated is not None
+    click.echo(_incident_line(updated))
+
+
+@incidents.command("ack")
+@click.argument("incident_id", type=int)
+def incidents_ack(incident_id: int) -> None:
+    """OPEN → ACK."""
+    _move(incident_id, "ACK", None)
+
+
+@incidents.command("resolve")
+@click.argument("incident_id", type=int)
+@click.option("--reason", default="manual_resolved", show_default=True)
+def incidents_resolve(incident_id: int, reason: str) -> None:
+    """OPEN/ACK → RESOLVED (resolved_at is server time)."""
+    if len(reason) > 64 or "\x00" in reason:
+        fail("--reason must be at most 64 characters without NUL")
+    _move(incident_id, "RESOLVED", reason)
+
+
+@incidents.command("feedback")
+@click.argument("incident_id", type=int)
+@click.option("--action", "action_taken", required=True, help="VERIFIED_OCR, VERIFIED_LOGIC, ...")
+@click.option("--hint-correct/--hint-wrong", "was_hint_correct", required=True)
+@click.option("--root-cause", "actual_root_cause", default=None)
+@click.option("--seconds", "resolution_time_seconds", type=float, default=None)
+def incidents_feedback(
+    incident_id: int,
+    action_taken: str,
+    was_hint_correct: bool,
+    actual_root_cause: str | None,
+    resolution_time_seconds: float | None,
+) -> None:
+    """Feedback on a RESOLVED incident (replaces earlier feedback); given by the OS user."""
+    import getpass
+
+    from invoice_assets.domain.feedback import FeedbackError, require_resolved, validate_feedback
+    from resources.store import utcnow
+
+    row = _get(incident_id)
+    body = {
+        "action_taken": action_taken,
+        "was_hint_correct": was_hint_correct,
+        "actual_root_cause": actual_root_cause,
+        "resolution_time_seconds": resolution_time_seconds,
+    }
+    try:
+        require_resolved(row["status"])
+        feedback = validate_feedback(body)
+    except FeedbackError as exc:
+        fail(f"{exc.code}: {exc.message}")
+        raise
+    store = Settings.from_env().store()
+    store.put_feedback(incident_id, feedback, f"cli:{getpass.getuser()}", utcnow())
+    click.echo(f"feedback stored for incident {incident_id}")

@@ -1,0 +1,185 @@
+"""``invoice-ops`` commands that feed and run the pipeline and report on it.
+
+``validate-config`` (thresholds file), ``demo`` (generate and materialise known anomalies), ``run``
+(materialise a day or a range in-process), ``ingest`` (files into the inbox queue) and ``summary``
+(the run summary of a day or window). Each is a thin wrapper over library functions.
+
+Not for: incident handling (``commands/incidents.py``), the API server, health, status, tokens and
+smoke (``commands/service.py``), or the group they are registered on (``invoice_assets/cli.py``).
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+
+from invoice_assets.commands.common import (
+    EXIT_FAIL,
+    EXIT_INVALID,
+    EXIT_OK,
+    emit,
+    fail,
+    parse_day,
+    progress,
+    require_thresholds,
+)
+from invoice_assets.settings import Settings
+
+
+@click.command("validate-config")
+@click.option("--file", "path", type=click.Path(dir_okay=False), help="Validate this file instead.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def validate_config(path: str | None, as_json: bool) -> None:
+    """Validate config/thresholds.yaml and overrides; exit 0 valid, 2 invalid."""
+    from resources.thresholds import check_thresholds
+
+    model, violations, source = check_thresholds(path)
+    report = {
+        "valid": model is not None,
+        "source": source,
+        "violations": [v.as_dict() for v in violations],
+    }
+    lines = [f"{'OK' if model else 'INVALID'}: {source}"]
+    lines += [f"  - {v}" for v in violations]
+    if model is not None:
+        lines.append(f"  {len(model.flat())} thresholds valid")
+    emit(report, as_json, "\n".join(lines))
+    sys.exit(EXIT_OK if model is not None else EXIT_INVALID)
+
+
+@click.command()
+@click.option("--days", default=3, show_default=True, type=click.IntRange(1, 366))
+@click.option(
+    "--invoices-per-day", default=50, show_default=True, type=click.IntRange(1, 1_000_000)
+)
+@click.option("--seed", default=7, show_default=True, type=int)
+@click.option("--end-date", default=None, help="Last inbox day (default: yesterday, Istanbul).")
+@click.option("--json", "as_json", is_flag=True)
+def demo(days: int, invoices_per_day: int, seed: int, end_date: str | None, as_json: bool) -> None:
+    """Generate invoices with known anomalies, materialise every day, print the summary."""
+    from invoice_assets.demo import generate_demo
+    from invoice_assets.reports import build_run_summary
+    from invoice_assets.runner import instance_for, materialise
+
+    t = require_thresholds()
+    settings = Settings.from_env()
+    last = date.fromisoformat(parse_day(end_date))
+    window = [(last - timedelta(days=days - 1 - i)).isoformat() for i in range(days)]
+    progress(f"generating {days} day(s) × {invoices_per_day} invoices into {settings.inbox}")
+    manifest = generate_demo(settings.inbox, window, invoices_per_day, seed=seed)
+    outcomes = materialise(window, instance_for(settings), progress=progress)
+    store = settings.store()
+    summary = build_run_summary(store, window[0], window[-1], t)
+    injected = manifest.counts()
+    expected = manifest.expected_incidents()
+    found = summary["counts"]["incident_count"]
+    result = {
+        "days": window,
+        "runs_ok": all(o.success for o in outcomes),
+        "injected": injected,
+        "expected_incidents": expected,
+        "summary": summary,
+        "matches_injected": found == expected,
+    }
+    text = "\n".join(
+        [
+            f"store: {store.url.split('@')[-1]}",
+            f"days: {window[0]} .. {window[-1]} ({len(window)} runs, "
+            f"{'all ok' if result['runs_ok'] else 'SOME FAILED'})",
+            f"injected anomalies: {injected}",
+            f"incidents: {found} (expected from injected anomalies: {expected})",
+            _summary_text(summary),
+            "next: `make dev` to browse the lineage, `invoice-ops status` for the five questions",
+        ]
+    )
+    emit(result, as_json, text)
+    sys.exit(EXIT_OK if result["runs_ok"] and result["matches_injected"] else EXIT_FAIL)
+
+
+@click.command()
+@click.option("--date", "first", required=True, help="Inbox day (YYYY-MM-DD).")
+@click.option("--to", "last", default=None, help="Last day of a range (one run for the range).")
+def run(first: str, last: str | None) -> None:
+    """Materialise a day, or a range as one run, in-process (as the schedule would)."""
+    from invoice_assets.runner import day_range, instance_for, materialise
+
+    require_thresholds()
+    settings = Settings.from_env()
+    try:
+        days = day_range(parse_day(first), parse_day(last or first))
+    except ValueError as exc:
+        fail(str(exc))
+    outcomes = materialise(days, instance_for(settings), single_run=True, progress=progress)
+    for outcome in outcomes:
+        if not outcome.success:
+            fail(f"run {outcome.run_id} failed at {', '.join(outcome.failed_steps)}", EXIT_FAIL)
+    click.echo(f"materialised {len(days)} day(s): {days[0]} .. {days[-1]}")
+
+
+@click.command()
+@click.option("--date", "day", required=True, help="Inbox day the files arrived.")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+def ingest(day: str, files: tuple[str, ...]) -> None:
+    """Copy invoice files into the inbox for a day and register them in the queue."""
+    from resources.inbox import InboxResource
+
+    settings = Settings.from_env()
+    inbox = InboxResource(path=str(settings.inbox))
+    day = parse_day(day)
+    paths = inbox.ingest(day, [Path(f) for f in files])
+    store = settings.store()
+    store.ensure_schema()
+    from invoice_assets.domain.records import source_name
+
+    names = {source_name(p.name) for p in paths}
+    changed = store.register_inbox(day, [e for e in inbox.list_files(day) if e.file_name in names])
+    click.echo(
+        f"ingested {len(paths)} file(s) into {inbox.day_dir(day)} ({changed} new or changed)"
+    )
+
+
+def _summary_text(summary: dict[str, Any]) -> str:
+    c, r, q = summary["counts"], summary["rates"], summary["queue"]
+    p = summary["latency"]["pipeline_total_ms"]
+    e = summary["errors"]
+    return "\n".join(
+        [
+            f"period: {summary['period']['start']} .. {summary['period']['end']}",
+            f"invoices: {c['total_invoices']}   incidents: {c['incident_count']} "
+            f"(S1 {c['s1_count']}, S2 {c['s2_count']}, OCR suspect {c['ocr_suspect_count']})",
+            f"rates: mismatch {r['mismatch_rate']:.2%}  s1 {r['s1_rate']:.2%}  "
+            f"feedback coverage {r['feedback_coverage']:.2%}  "
+            f"hint accuracy {r['hint_accuracy_rate']:.2%}",
+            f"resolved: {c['resolved_count']}   feedback: {c['feedback_count']}",
+            f"pipeline latency ms: p50 {p['p50']:.0f}  p95 {p['p95']:.0f}  p99 {p['p99']:.0f}",
+            f"errors: 4xx {e['total_4xx']}  5xx {e['total_5xx']}  by code {e['by_code']}",
+            f"queue: depth {q['current_depth']}  max {q['max_depth_in_period']}  "
+            f"stuck {q['stuck_detected']}",
+        ]
+    )
+
+
+@click.command()
+@click.option("--date", "day", default=None, help="One inbox day (default: yesterday).")
+@click.option("--start", default=None, help="First day of a window.")
+@click.option("--end", default=None, help="Last day of a window (inclusive).")
+@click.option("--json", "as_json", is_flag=True, help="The seed §6 JSON document.")
+def summary(day: str | None, start: str | None, end: str | None, as_json: bool) -> None:
+    """The run summary of a day or a window."""
+    from invoice_assets.domain.summary import schema_errors
+    from invoice_assets.reports import build_run_summary
+
+    t = require_thresholds()
+    first = parse_day(start or day)
+    last = parse_day(end or start or day)
+    store = Settings.from_env().store()
+    store.ensure_schema()
+    document = build_run_summary(store, first, last, t)
+    problems = schema_errors(document)
+    if problems:
+        fail(f"summary violates the schema: {problems}", EXIT_FAIL)
+    emit(document, as_json, _summary_text(document))
