@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from invoice_assets.domain.arrays import columns_frame, first_match, objects, text_or_none
+from invoice_assets.domain.arrays import columns_frame, first_match, objects
 from invoice_assets.domain.records import KEY_FIELDS
 
 if TYPE_CHECKING:
@@ -96,20 +96,23 @@ def assess_mismatch(
     )
 
 
+_FACTS = (
+    "has_mismatch",
+    "invoice_total_with_vat_tl",
+    "computed_total_tl",
+    "mismatch_delta",
+    "mismatch_ratio",
+    "mismatch_severity",
+    "delta_reason_candidate",
+    "suspect_reason",
+)
+
+
 def mismatch_info(row: pd.Series | dict) -> dict:
-    """The mismatch_info document of one invoice (incidents, API, smoke expectations)."""
-    info = {
-        "has_mismatch": bool(row["has_mismatch"]),
-        "invoice_total": _num(row["invoice_total_with_vat_tl"], 2),
-        "computed_total": _num(row["computed_total_tl"], 2),
-        "delta": _num(row["mismatch_delta"], 2),
-        "ratio": _num(row["mismatch_ratio"], 6),
-        "severity": text_or_none(row["mismatch_severity"]),
-        "delta_reason_candidate": text_or_none(row["delta_reason_candidate"]),
-    }
-    if text_or_none(row.get("suspect_reason")):
-        info["suspect_reason"] = row["suspect_reason"]
-    return info
+    """The mismatch_info document of one invoice, with or without a mismatch (API, smoke
+    expectations): the same document ``mismatch_infos`` builds for incidents."""
+    facts = pd.DataFrame({name: [row.get(name)] for name in _FACTS})
+    return _documents(facts)[0]
 
 
 def _presented(values: np.ndarray, digits: int) -> list[float | None]:
@@ -126,11 +129,16 @@ def mismatch_infos(facts: pd.DataFrame) -> list[dict | None]:
     rounding done column-wise: the per-row work is only assembling the documents."""
     out: list[dict | None] = [None] * len(facts)
     has = np.flatnonzero(facts["has_mismatch"].to_numpy(dtype=bool))
-    if len(has) == 0:
-        return out
-    rows = facts.iloc[has]
+    for i, info in zip(has.tolist(), _documents(facts.iloc[has]), strict=True):
+        out[i] = info
+    return out
+
+
+def _documents(rows: pd.DataFrame) -> list[dict]:
+    """One mismatch_info document per row of ``rows`` (money to 2 dp, ratios to 6 dp, None for
+    a missing number or label; ``suspect_reason`` only when there is one)."""
     columns = zip(
-        has.tolist(),
+        rows["has_mismatch"].to_numpy(dtype=bool).tolist(),
         _presented(rows["invoice_total_with_vat_tl"].to_numpy(), 2),
         _presented(rows["computed_total_tl"].to_numpy(), 2),
         _presented(rows["mismatch_delta"].to_numpy(), 2),
@@ -140,9 +148,10 @@ def mismatch_infos(facts: pd.DataFrame) -> list[dict | None]:
         _texts(rows["suspect_reason"]),
         strict=True,
     )
-    for i, total, computed, delta, ratio, severity, reason, suspect in columns:
+    out = []
+    for has, total, computed, delta, ratio, severity, reason, suspect in columns:
         info = {
-            "has_mismatch": True,
+            "has_mismatch": has,
             "invoice_total": total,
             "computed_total": computed,
             "delta": delta,
@@ -152,16 +161,10 @@ def mismatch_infos(facts: pd.DataFrame) -> list[dict | None]:
         }
         if suspect:
             info["suspect_reason"] = suspect
-        out[i] = info
+        out.append(info)
     return out
 
 
 def _texts(values: pd.Series) -> list[str | None]:
     """A label column as a list, None for a missing label (None or NaN)."""
     return values.astype(object).where(values.notna(), None).tolist()
-
-
-def _num(value: object, digits: int) -> float | None:
-    """Presentation rounding (money 2 dp, ratios 6 dp); None for a missing number."""
-    number = float(value)  # type: ignore[arg-type]
-    return round(number, digits) if np.isfinite(number) else None
