@@ -142,13 +142,15 @@ def readiness(
 class ReadinessCache:
     """The last readiness answer of one server, refreshed by one caller at a time.
 
-    Within ``ttl`` seconds of its checks the last answer is served as it is. After that, the
-    first request starts one refresh in the background, and every request gets the last answer
-    until the refresh lands, as long as that answer is younger than ``ttl + max_stale`` (a
-    refresh is bounded by the checks' own timeout, so ``max_stale`` is that timeout). With no
-    answer yet or an older one, requests wait for a refresh, and requests arriving together share
-    it: a herd of probes runs one round of checks, not one per request, and never waits behind it
-    once warm. ``ttl == 0`` runs the checks on every call.
+    For ``ttl`` seconds after an answer lands it is served as it is. After that, the first
+    request starts one refresh in the background, and every request keeps getting the last
+    answer until the refresh lands, as long as that answer landed less than ``ttl + max_stale``
+    ago. A refresh takes at most about one check timeout, so with ``max_stale`` above that
+    timeout a warm server never makes a request wait for the checks; an answer served this way
+    describes checks that started at most ``ttl + max_stale`` before. With no answer yet, or one
+    older than that, requests wait for a refresh, and requests arriving together share it: a
+    herd of probes runs one round of checks, not one per request. ``ttl == 0`` runs the checks
+    on every call.
     """
 
     def __init__(
@@ -164,7 +166,7 @@ class ReadinessCache:
         self._clock = clock
         self._lock = threading.Lock()
         self._report: ReadinessReport | None = None
-        self._checked_at = 0.0
+        self._landed_at = 0.0
         self._flight: Future[ReadinessReport] | None = None
 
     @property
@@ -183,7 +185,7 @@ class ReadinessCache:
             self._report = fresh
             return fresh
         with self._lock:
-            last, age = self._report, self._clock() - self._checked_at
+            last, age = self._report, self._clock() - self._landed_at
             if last is not None and age < self._ttl:
                 return last
             flight, owner = self._flight, self._flight is None
@@ -191,27 +193,35 @@ class ReadinessCache:
                 flight = self._flight = Future()
         if last is not None and age < self._ttl + self._max_stale:
             if owner:
-                threading.Thread(
-                    target=self._refresh, args=(flight,), name="readiness-refresh", daemon=True
-                ).start()
+                self._refresh_in_background(flight)
             return last
         if owner:
             self._refresh(flight)
         return flight.result()
 
+    def _refresh_in_background(self, flight: Future[ReadinessReport]) -> None:
+        try:
+            threading.Thread(
+                target=self._refresh, args=(flight,), name="readiness-refresh", daemon=True
+            ).start()
+        except BaseException as exc:  # no thread to be had: the next caller tries again
+            self._fail(flight, exc)
+
     def _refresh(self, flight: Future[ReadinessReport]) -> None:
-        started = self._clock()
         try:
             report = self._compute()
         except BaseException as exc:  # checks answer rather than raise; never strand waiters
-            with self._lock:
-                self._flight = None
-            flight.set_exception(exc)
-            log.exception("readiness refresh failed")
+            self._fail(flight, exc)
             return
         with self._lock:
-            self._report, self._checked_at, self._flight = report, started, None
+            self._report, self._landed_at, self._flight = report, self._clock(), None
         flight.set_result(report)
+
+    def _fail(self, flight: Future[ReadinessReport], exc: BaseException) -> None:
+        with self._lock:
+            self._flight = None
+        flight.set_exception(exc)
+        log.error("readiness refresh failed: %s: %s", type(exc).__name__, _first_line(exc))
 
 
 def _first_line(exc: BaseException) -> str:

@@ -127,3 +127,44 @@ def test_a_failed_refresh_reaches_its_waiters_and_the_next_call_tries_again() ->
 
     assert cache.refreshing is None
     assert cache.get().ready
+
+
+def test_a_refresh_slower_than_the_interval_keeps_warm_callers_served_and_counts_from_landing() -> (
+    None
+):
+    clock, checks = Clock(), Checks()
+    cache = ReadinessCache(checks, ttl=1.0, max_stale=3.0, clock=clock)
+    cache.get()
+    clock.now += 1.5
+    checks.hold()
+    cache.get()  # starts the refresh
+    assert checks.started.wait(10)
+    clock.now += 2.4  # the refresh is still running, 3.9 s after the last answer landed
+
+    assert round_of(cache.get()) == 1  # served without waiting
+    flight = cache.refreshing
+    assert flight is not None
+    checks.release.set()
+    flight.result(timeout=10)
+    clock.now += 0.6  # 0.6 s after the new answer landed (3 s after its checks started)
+
+    assert round_of(cache.get()) == 2
+    assert checks.calls == 2  # fresh by when it landed: no third round
+
+
+def test_a_refresh_thread_that_cannot_start_strands_no_one(monkeypatch) -> None:
+    clock, checks = Clock(), Checks()
+    cache = ReadinessCache(checks, ttl=1.0, max_stale=2.0, clock=clock)
+    cache.get()
+    clock.now += 1.5
+
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(threading.Thread, "start", refuse)
+        assert round_of(cache.get()) == 1  # the last answer, still within the bound
+    assert cache.refreshing is None
+    clock.now += 5.0  # past the bound: the caller runs the checks itself
+
+    assert round_of(cache.get()) == 2

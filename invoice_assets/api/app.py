@@ -68,7 +68,9 @@ def create_app(settings: ApiSettings) -> FastAPI:
             timeout_seconds=settings.check_timeout_seconds,
         ),
         ttl=settings.readiness_cache_seconds,
-        max_stale=settings.check_timeout_seconds,
+        # A refresh lasts at most about one check timeout; twice that leaves room for a busy
+        # server, so warm requests never wait for the checks.
+        max_stale=2 * settings.check_timeout_seconds,
     )
     settings.store.ensure_schema()
     install_error_handlers(app)

@@ -67,9 +67,10 @@ def columns_frame(
     ``pd.DataFrame(dict)`` stacks same-dtype columns into one 2-D block: a copy of every value
     into a fresh allocation (96 MB for twelve float columns of 1M rows), which is above glibc's
     mmap threshold, so its pages are faulted in anew on every call — a quarter of the domain's
-    time at 1M invoices. The arrays must be the caller's own (fresh results, or read-only views
-    pandas handed out), never buffers it writes to later. Object arrays stay object columns
-    (see ``objects``).
+    time at 1M invoices. Arrays must be the caller's own fresh results, never buffers it writes
+    to later; a column of another frame goes in as its Series (pandas then copies on write),
+    not as ``to_numpy()``, whose read-only view would make the new column read-only. Object
+    arrays stay object columns (see ``objects``).
     """
 
     def column(values: np.ndarray | pd.Series) -> np.ndarray | pd.Series:

@@ -109,8 +109,8 @@ _FACTS = (
 
 
 def mismatch_info(row: pd.Series | dict) -> dict:
-    """The mismatch_info document of one invoice, with or without a mismatch (API, smoke
-    expectations): the same document ``mismatch_infos`` builds for incidents."""
+    """The mismatch_info document of one invoice, with or without a mismatch (tests and tools:
+    the smoke expectations): the same document ``mismatch_infos`` builds for incidents."""
     facts = pd.DataFrame({name: [row.get(name)] for name in _FACTS})
     return _documents(facts)[0]
 

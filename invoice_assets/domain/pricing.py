@@ -110,9 +110,9 @@ def price_offers(
             "offer_status": objects(np.array(["not_priced", "priced"], dtype=object)[priced * 1]),
             "offer_reason": objects(reason),
             "invoice_period": objects(labels(period)),
-            "ptf_tl_per_mwh": month["ptf_tl_per_mwh"].to_numpy(),
-            "yekdem_tl_per_mwh": month["yekdem_tl_per_mwh"].to_numpy(),
-            "price_source": month["price_source"].to_numpy(),
+            "ptf_tl_per_mwh": month["ptf_tl_per_mwh"],  # Series: pandas tracks the sharing
+            "yekdem_tl_per_mwh": month["yekdem_tl_per_mwh"],
+            "price_source": month["price_source"],
             "tariff_dist_tl_per_kwh": table_dist,
             "offer_energy_tl": energy,
             "offer_distribution_tl": distribution,

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from invoice_assets.domain.feedback import validate_feedback
 from resources import store as store_module
+from resources import store_ops
 from resources import store_schema as s
 from resources.store import InboxEntry, InvoiceStore, _as_utc, utcnow
 from resources.store_schema import SCHEMA_VERSION
@@ -381,7 +382,7 @@ def test_inbox_status_updates_group_files_by_their_values(env, monkeypatch) -> N
 
 def test_vanished_incidents_are_resolved_in_one_go(env, monkeypatch) -> None:
     store = _store(env)
-    monkeypatch.setattr(store_module, "IN_CHUNK", 2)
+    monkeypatch.setattr(store_ops, "IN_CHUNK", 2)  # where the resolve loop reads it
     now = pd.Timestamp(utcnow())
     base = {
         "day": DAY,
