@@ -44,7 +44,7 @@ def read_probe(store: Any, first: str, last: str, repeats: int) -> dict[str, Any
 
     from resources import store_schema as s
 
-    columns = ["day", "invoice_key", "supplier", "pipeline_total_ms", "extraction_ms"]
+    columns = ["day", "invoice_key", "supplier", "started_at", "extraction_ms"]
     table = s.STAGE_TABLES["extractions"]
     query = select(*[table.c[c] for c in columns]).where(table.c.day.between(first, last))
 

@@ -2,7 +2,8 @@
 through the real domain ``evaluate``, written with ``InvoiceStore.replace_partitions`` and
 ``write_incidents`` exactly as the stage assets write them, without running Dagster.
 
-What is written per day: ``extractions`` (with extraction and pipeline latencies), ``validations``
+What is written per day: ``extractions`` (with start times ~2 s before the day's decision, as
+``mark_decided`` records it), ``validations``
 (breakdown, mismatch and validation facts) and ``incidents`` (reconciled as the incidents asset
 does). Then a third of the incidents are resolved and two thirds of those get feedback with one
 bulk UPDATE each, so summaries and health reports have every section populated.
@@ -39,21 +40,20 @@ def load_days(
         )
         ev = evaluate(invoices, lines, market, t)
         start, _ = day_bounds(day)
-        started_at = start + timedelta(hours=1)
+        decided_at = start + timedelta(hours=1)
         x = invoices.copy()
         x["day"] = day
         x["extraction_ms"] = np.nan
         x["http_status"] = None
-        x["started_at"] = started_at
-        pipeline_ms = rng.lognormal(np.log(2_000.0), 0.4, per_day)
-        x["pipeline_total_ms"] = pipeline_ms
-        x["decided_at"] = started_at + timedelta(seconds=30)
+        pipeline_ms = rng.lognormal(np.log(2_000.0), 0.4, per_day)  # decision − start, per invoice
+        x["started_at"] = pd.Timestamp(decided_at) - pd.to_timedelta(pipeline_ms, unit="ms")
         v = pd.concat([ev.breakdown, ev.mismatch, ev.validation], axis=1)
         v.insert(0, "invoice_key", invoices["invoice_key"].to_numpy())
         v.insert(0, "day", day)
         v["errors_json"] = "[]"
         v["warnings_json"] = "[]"
         store.replace_partitions({"extractions": x, "validations": v}, [day])
+        store.mark_decided([day], decided_at)
 
         computed = ev.incidents.copy()
         computed["day"] = day

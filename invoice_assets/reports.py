@@ -39,7 +39,7 @@ def build_run_summary(
     _, end = day_bounds(last_day)
     invoices = store.invoice_groups(first_day, last_day)
     # One pass over the extraction rows: the latencies and the extraction calls' status codes.
-    calls = store.read_stage_range("extractions", first_day, last_day, CALL_COLUMNS)
+    calls = store.invoice_facts(first_day, last_day, CALL_COLUMNS)
     incidents = store.incident_groups(first_day, last_day)
     # Status codes: API requests, then extraction calls.
     codes = pd.concat(

@@ -22,8 +22,7 @@ KINDS = {"python", "pandas", "sql"}
 INVOICE_EXTRAS = ("day", "extraction_ms", "started_at")
 # What a stage reads of an extraction row: the invoice frame's columns and the extras, except
 # ``evidence_json`` (no stage rule reads it; ``InvoiceStore.invoice_evidence`` serves it, and at
-# ~0.8 kB per invoice it was a quarter of the read) — not ``http_status`` either, nor
-# ``decided_at`` / ``pipeline_total_ms`` that the incidents stage stamps afterwards.
+# ~0.8 kB per invoice it was a quarter of the read) — not ``http_status`` either.
 NOT_READ = frozenset({"evidence_json"})
 _INVOICE_READ = [
     c.name

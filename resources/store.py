@@ -79,6 +79,13 @@ def _engine(url: str) -> Engine:
         return engine
 
 
+def _forget_decisions(conn: Connection, names: Iterable[str], days: Sequence[str]) -> None:
+    """Rewritten extractions have not been decided yet: their days' decision times go, or the
+    new rows would be measured against a decision made before they started."""
+    if "extractions" in names and days:
+        conn.execute(delete(s.decisions).where(s.decisions.c.day.in_(list(days))))
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -175,6 +182,7 @@ class InvoiceStore(StoreOps, ReportOps, dg.ConfigurableResource):
     def replace_partitions(self, writes: dict[str, pd.DataFrame], days: Sequence[str]) -> None:
         """Replace ``days`` of each named stage table with the frames' rows, atomically."""
         with self.engine.begin() as conn:
+            _forget_decisions(conn, writes, days)
             for name, frame in writes.items():
                 table = s.STAGE_TABLES[name]
                 conn.execute(delete(table).where(table.c.day.in_(list(days))))
@@ -195,6 +203,7 @@ class InvoiceStore(StoreOps, ReportOps, dg.ConfigurableResource):
         if unknown:
             raise ValueError(f"unknown stage tables: {sorted(unknown)}")
         with self.engine.begin() as conn:
+            _forget_decisions(conn, names, days)
             for name in names:
                 table = s.STAGE_TABLES[name]
                 conn.execute(delete(table).where(table.c.day.in_(list(days))))
@@ -230,36 +239,16 @@ class InvoiceStore(StoreOps, ReportOps, dg.ConfigurableResource):
             return _read_frame(conn, query)
 
     def mark_decided(self, days: Sequence[str], at: datetime) -> None:
-        """Stamp the incident decision time and pipeline latency on the days' extractions."""
-        # One set-based UPDATE per call: pipeline_total_ms = max(0, at - started_at) in ms,
-        # computed by the database (null where started_at is null), exact to the microsecond.
-        at_utc = at.astimezone(UTC) if at.tzinfo is not None else at
-        if self.backend == "postgresql":
-            elapsed = "EXTRACT(EPOCH FROM (:at_utc - started_at)) * 1000.0"
-            clamp = "GREATEST"
-        else:
-            # SQLite stores timestamps as SQLAlchemy's UTC text "YYYY-MM-DD HH:MM:SS.ffffff":
-            # whole seconds through strftime('%s') plus the microsecond digits, so no rounding
-            # to julianday's milliseconds.
-            elapsed = (
-                "(CAST(strftime('%s', substr(:at_utc, 1, 19)) AS INTEGER)"
-                " - CAST(strftime('%s', substr(started_at, 1, 19)) AS INTEGER)) * 1000.0"
-                " + (CAST(substr(:at_utc, 21, 6) AS INTEGER)"
-                " - CAST(substr(started_at, 21, 6) AS INTEGER)) / 1000.0"
-            )
-            clamp = "MAX"
-        statement = text(
-            "UPDATE extractions SET decided_at = :at, pipeline_total_ms = CASE"
-            f" WHEN started_at IS NULL THEN NULL ELSE {clamp}(0.0, {elapsed}) END"
-            " WHERE day IN :days"
-        ).bindparams(
-            bindparam("at", type_=s.TS),
-            bindparam("at_utc", type_=s.TS),
-            bindparam("days", expanding=True),
-        )
+        """Record when the incidents of ``days`` were decided: one ``decisions`` row per day.
+        Each invoice's pipeline latency is that time minus its extraction start, computed when
+        read (``ReportOps.invoice_facts``)."""
+        if not days:
+            return
+        d = s.decisions
+        at_utc = at.astimezone(UTC) if at.tzinfo is not None else at.replace(tzinfo=UTC)
         with self.engine.begin() as conn:
-            if days:
-                conn.execute(statement, {"at": at, "at_utc": at_utc, "days": list(days)})
+            conn.execute(delete(d).where(d.c.day.in_(list(days))))
+            conn.execute(insert(d), [{"day": day, "decided_at": at_utc} for day in days])
 
     # -- inbox queue ----------------------------------------------------------------------------
     def register_inbox(self, day: str, entries: Iterable[InboxEntry]) -> int:

@@ -27,8 +27,17 @@ from sqlalchemy.types import TypeEngine
 from invoice_assets.domain.frames import INVOICE_COLUMNS
 from invoice_assets.domain.records import NUMERIC_FIELDS
 
-SCHEMA_VERSION = 1
-MIGRATIONS: dict[int, list[str]] = {}  # version → SQL run to reach it from version - 1
+SCHEMA_VERSION = 2
+# version → SQL run to reach it from version - 1 (new tables exist by then: ``create_all`` runs
+# first). 2: the decision time moves from every extraction row to one ``decisions`` row per day.
+MIGRATIONS: dict[int, list[str]] = {
+    2: [
+        "INSERT INTO decisions (day, decided_at) SELECT day, MAX(decided_at) FROM extractions"
+        " WHERE decided_at IS NOT NULL GROUP BY day",
+        "ALTER TABLE extractions DROP COLUMN pipeline_total_ms",
+        "ALTER TABLE extractions DROP COLUMN decided_at",
+    ]
+}
 
 metadata = MetaData()
 
@@ -56,8 +65,6 @@ EXTRACTION_SPEC: dict[str, TypeEngine] = {
     "extraction_ms": FLOAT,
     "http_status": INT,
     "started_at": TS,
-    "decided_at": TS,
-    "pipeline_total_ms": FLOAT,
 }
 VALIDATION_SPEC: dict[str, TypeEngine] = {
     "current_energy_tl": FLOAT,
@@ -206,6 +213,16 @@ queue_samples = Table(
     Column("sample_id", Integer, primary_key=True, autoincrement=True),
     Column("at", TS, nullable=False, index=True),
     Column("depth", Integer, nullable=False),
+)
+
+# When the incidents of a day were last decided: one row per day, so a run stamps one row
+# instead of rewriting every extraction row (PostgreSQL writes a new version of each). An
+# invoice's pipeline latency is this time minus its ``started_at``, computed when read.
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("day", String(10), primary_key=True),
+    Column("decided_at", TS, nullable=False),
 )
 
 run_summaries = Table(

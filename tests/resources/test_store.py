@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import select
+from sqlalchemy import bindparam, inspect, select, text, update
 
 from invoice_assets.domain.feedback import validate_feedback
 from resources import store as store_module
@@ -228,7 +228,6 @@ def test_bulk_inserts_round_trip_nulls_bools_timestamps_and_numbers(env) -> None
             "status",
             "evidence_json",
             "tariff_group",
-            "decided_at",
         ],
     )
     started = {k: _as_utc(v[4]) for k, v in x.items()}
@@ -245,10 +244,10 @@ def test_bulk_inserts_round_trip_nulls_bools_timestamps_and_numbers(env) -> None
         "K3": (-2.25, 7, 200, 4.0),
     }
     assert {k: v[5:] for k, v in x.items()} == {
-        "K0": ("Enerjisa", "\\N", '{"a": [1, 2]}', "2.5", None),
-        "K1": (None, None, None, None, None),
-        "K2": ("Uludağ ş", None, '["x", "ü"]', "7", None),
-        "K3": ("", None, "5", "mesken", None),
+        "K0": ("Enerjisa", "\\N", '{"a": [1, 2]}', "2.5"),
+        "K1": (None, None, None, None),
+        "K2": ("Uludağ ş", None, '["x", "ü"]', "7"),
+        "K3": ("", None, "5", "mesken"),
     }
     v = _stored(
         store, "validations", ["has_mismatch", "hard_stop", "mismatch_ratio", "error_count"]
@@ -285,7 +284,12 @@ def _started(day: str) -> pd.DataFrame:
     )
 
 
-def test_mark_decided_stamps_the_same_latency_as_the_per_invoice_computation(env) -> None:
+def _latencies(store: InvoiceStore, day: str) -> dict[str, float]:
+    facts = store.invoice_facts(day, day, ["invoice_key", "pipeline_total_ms"])
+    return dict(zip(facts["invoice_key"], facts["pipeline_total_ms"], strict=True))
+
+
+def test_mark_decided_gives_the_same_latency_as_the_per_invoice_computation(env) -> None:
     store = _store(env)
     frame = _started(DAY)
     store.replace_partitions({"extractions": frame}, [DAY])
@@ -294,33 +298,24 @@ def test_mark_decided_stamps_the_same_latency_as_the_per_invoice_computation(env
 
     store.mark_decided([DAY], at)
 
-    x = s.extractions
-    with store.engine.connect() as conn:
-        rows = conn.execute(
-            select(x.c.day, x.c.invoice_key, x.c.decided_at, x.c.pipeline_total_ms)
-        ).fetchall()
-    got = {(r.day, r.invoice_key): (_as_utc(r.decided_at), r.pipeline_total_ms) for r in rows}
+    got = _latencies(store, DAY)
     for key, started in zip(frame["invoice_key"], frame["started_at"], strict=True):
-        decided, ms = got[(DAY, key)]
-        assert decided == at
         if pd.isna(started):
-            assert ms is None
+            assert np.isnan(got[key])
             continue
         # what mark_decided computed in Python, one invoice at a time, before it went set-based
         want = max(0.0, (at - started.to_pydatetime()).total_seconds() * 1000.0)
-        assert ms == pytest.approx(want, abs=1e-6), key
-    assert got[(DAY, "K2")][1] > 0.0  # started 1 µs after T0, 2.65 s before ``at``
-    assert {v for k, v in got.items() if k[0] == "2025-01-03"} == {(None, None)}
+        assert got[key] == pytest.approx(want, abs=1e-6), key
+    assert got["K2"] > 0.0  # started 1 µs after T0, 2.65 s before ``at``
+    assert all(np.isnan(v) for v in _latencies(store, "2025-01-03").values())  # not decided
 
     later = at + timedelta(hours=1)  # a rerun restamps the day
     store.mark_decided([DAY, "2025-01-03"], later)
-    with store.engine.connect() as conn:
-        ms = dict(
-            conn.execute(
-                select(x.c.invoice_key, x.c.pipeline_total_ms).where(x.c.day == "2025-01-03")
-            ).fetchall()
-        )
-    assert ms["K0"] == pytest.approx((later - T0).total_seconds() * 1000.0, abs=1e-6)
+    again = _latencies(store, "2025-01-03")
+    assert again["K0"] == pytest.approx((later - T0).total_seconds() * 1000.0, abs=1e-6)
+    with store.engine.connect() as conn:  # one row per day, not one per invoice
+        decided = dict(conn.execute(select(s.decisions.c.day, s.decisions.c.decided_at)).all())
+    assert {day: _as_utc(v) for day, v in decided.items()} == {DAY: later, "2025-01-03": later}
     store.mark_decided([], later)  # no days: nothing to do
 
 
@@ -333,9 +328,51 @@ def test_mark_decided_clamps_a_start_after_the_decision_to_zero(env) -> None:
 
     store.mark_decided([DAY], T0 - timedelta(milliseconds=5))
 
-    x = s.extractions
+    assert _latencies(store, DAY) == {"K0": 0.0}
+
+
+def test_extracting_a_day_again_forgets_its_decision(env) -> None:
+    store = _store(env)
+    store.replace_partitions({"extractions": _started(DAY)}, [DAY])
+    store.mark_decided([DAY], T0 + timedelta(seconds=3))
+    assert not np.isnan(_latencies(store, DAY)["K0"])
+
+    store.replace_partitions_streamed(
+        ["extractions"], [DAY], iter([{"extractions": _started(DAY)}])
+    )
+
+    assert all(np.isnan(v) for v in _latencies(store, DAY).values())  # until decided again
+
+
+def test_a_version_1_store_moves_its_decision_times_to_one_row_per_day(env) -> None:
+    store = _store(env)
+    store.replace_partitions({"extractions": _started(DAY)}, [DAY])
+    store.replace_partitions({"extractions": _started("2025-01-03")}, ["2025-01-03"])
+    at = T0 + timedelta(seconds=2, microseconds=654_321)
+    ts = "TIMESTAMP WITH TIME ZONE" if store.backend == "postgresql" else "DATETIME"
+    with store.engine.begin() as conn:  # the version 1 layout: the decision on every row
+        conn.execute(text(f"ALTER TABLE extractions ADD COLUMN decided_at {ts}"))
+        conn.execute(text("ALTER TABLE extractions ADD COLUMN pipeline_total_ms FLOAT"))
+        conn.execute(
+            text("UPDATE extractions SET decided_at = :at WHERE day = :day").bindparams(
+                bindparam("at", type_=s.TS)
+            ),
+            {"at": at, "day": DAY},
+        )
+        conn.execute(text("DROP TABLE decisions"))
+        meta = s.store_meta
+        conn.execute(update(meta).where(meta.c.key == "schema_version").values(value="1"))
+    store_module._SCHEMA_READY.discard(store.url)
+
+    assert store.ensure_schema() == SCHEMA_VERSION == 2
+
     with store.engine.connect() as conn:
-        assert conn.execute(select(x.c.pipeline_total_ms)).scalar_one() == 0.0
+        decided = dict(conn.execute(select(s.decisions.c.day, s.decisions.c.decided_at)).all())
+        left = {c["name"] for c in inspect(conn).get_columns("extractions")}
+    assert {day: _as_utc(v) for day, v in decided.items()} == {DAY: at}  # undecided: no row
+    assert not {"decided_at", "pipeline_total_ms"} & left
+    want = max(0.0, (at - T0).total_seconds() * 1000.0)
+    assert _latencies(store, DAY)["K0"] == pytest.approx(want, abs=1e-6)
 
 
 def test_inbox_status_updates_group_files_by_their_values(env, monkeypatch) -> None:
