@@ -60,7 +60,7 @@ def objects(values: np.ndarray | Sequence[object]) -> pd.Series:
 
 
 def columns_frame(
-    columns: dict[str, np.ndarray | pd.Series], index: pd.Index | None = None
+    columns: dict[str, np.ndarray | pd.Series | list], index: pd.Index | None = None
 ) -> pd.DataFrame:
     """A frame holding each of ``columns`` as its own block, without copying.
 
@@ -70,11 +70,11 @@ def columns_frame(
     time at 1M invoices. Arrays must be the caller's own fresh results, never buffers it writes
     to later; a column of another frame goes in as its Series (pandas then copies on write),
     not as ``to_numpy()``, whose read-only view would make the new column read-only. Object
-    arrays stay object columns (see ``objects``).
+    arrays and lists (of labels or of documents) become object columns (see ``objects``).
     """
 
-    def column(values: np.ndarray | pd.Series) -> np.ndarray | pd.Series:
-        if isinstance(values, np.ndarray) and values.dtype == object:
+    def column(values: np.ndarray | pd.Series | list) -> np.ndarray | pd.Series:
+        if isinstance(values, list) or (isinstance(values, np.ndarray) and values.dtype == object):
             return pd.Series(values, index=index, dtype="object", copy=False)
         return values
 

@@ -19,7 +19,6 @@ from invoice_assets.domain.arrays import (
     collector_paused,
     columns_frame,
     first_rows,
-    objects,
     row_codes,
     text_or_none,
 )
@@ -112,9 +111,9 @@ def _incident_rows(
             "computed_total_tl": column(breakdown, "computed_total_tl"),
             "mismatch_delta": column(mismatch, "mismatch_delta"),
             "mismatch_ratio": column(mismatch, "mismatch_ratio"),
-            "mismatch_severity": objects(column(mismatch, "mismatch_severity")),
-            "delta_reason_candidate": objects(column(mismatch, "delta_reason_candidate")),
-            "suspect_reason": objects(column(mismatch, "suspect_reason")),
+            "mismatch_severity": column(mismatch, "mismatch_severity"),
+            "delta_reason_candidate": column(mismatch, "delta_reason_candidate"),
+            "suspect_reason": column(mismatch, "suspect_reason"),
         }
     )
     hints, action_classes = _hints(
@@ -127,21 +126,16 @@ def _incident_rows(
     return columns_frame(
         {
             "row": rows.astype("int64"),
-            "dedupe_key": objects(
-                np.array(
-                    [dedupe_key(tenant, k, f) for k, f in zip(keys, flag_list, strict=True)],
-                    dtype=object,
-                )
-            ),
-            "invoice_key": objects(keys),
-            "supplier": objects(column(invoices, "supplier").astype(object)),
-            "severity": objects(serious["severity"].to_numpy()[first].astype(object)),
-            "primary_flag": objects(primary.astype(object)),
-            "secondary_flags": objects(secondary),
-            "action_class": objects(action_classes),
-            "action_hint": objects(hints),
-            "mismatch_info": objects(mismatch_infos(facts)),
-            "error_code": objects(error_codes),
+            "dedupe_key": [dedupe_key(tenant, k, f) for k, f in zip(keys, flag_list, strict=True)],
+            "invoice_key": keys,
+            "supplier": column(invoices, "supplier").astype(object),
+            "severity": serious["severity"].to_numpy()[first].astype(object),
+            "primary_flag": primary.astype(object),
+            "secondary_flags": secondary,
+            "action_class": action_classes,
+            "action_hint": hints,
+            "mismatch_info": mismatch_infos(facts),
+            "error_code": error_codes,
         }
     )
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from invoice_assets.domain.arrays import columns_frame, decode, first_rows, objects, row_codes
+from invoice_assets.domain.arrays import columns_frame, decode, first_rows, row_codes
 
 _TR_ASCII = str.maketrans("ıİşŞğĞüÜöÖçÇ", "iIsSgGuUoOcC")
 TARIFF_KEYS = ("tariff_group", "voltage_level", "tariff_term")
@@ -82,7 +82,7 @@ class MarketData:
                 "yekdem_tl_per_mwh": spread(
                     found["yekdem_tl_per_mwh"].to_numpy(), np.nan, "float64"
                 ),
-                "price_source": objects(spread(found["source"].to_numpy(), None, "object")),
+                "price_source": spread(found["source"].to_numpy(), None, "object"),
                 "price_estimated": spread(
                     (found["source"] == "estimate").to_numpy(), False, "bool"
                 ),

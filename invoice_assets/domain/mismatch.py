@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from invoice_assets.domain.arrays import columns_frame, first_match, objects
+from invoice_assets.domain.arrays import columns_frame, first_match
 from invoice_assets.domain.records import KEY_FIELDS
 
 if TYPE_CHECKING:
@@ -89,9 +89,9 @@ def assess_mismatch(
             "has_mismatch": has,
             "mismatch_delta": np.where(evaluated, delta, np.nan),
             "mismatch_ratio": np.where(evaluated, ratio, np.nan),
-            "mismatch_severity": objects(first_match([severe, has], ["S1", "S2"])),
-            "delta_reason_candidate": objects(reason),
-            "suspect_reason": objects(first_match([ocr], ["OCR_LOCALE_SUSPECT"])),
+            "mismatch_severity": first_match([severe, has], ["S1", "S2"]),
+            "delta_reason_candidate": reason,
+            "suspect_reason": first_match([ocr], ["OCR_LOCALE_SUSPECT"]),
         }
     )
 

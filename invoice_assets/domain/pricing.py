@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from invoice_assets.domain.arrays import columns_frame, first_match, labels, objects
+from invoice_assets.domain.arrays import columns_frame, first_match, labels
 from invoice_assets.domain.breakdown import demand_charge, invoice_period
 from invoice_assets.domain.market import TARIFF_KEYS, MarketData
 
@@ -107,9 +107,9 @@ def price_offers(
 
     return columns_frame(
         {
-            "offer_status": objects(np.array(["not_priced", "priced"], dtype=object)[priced * 1]),
-            "offer_reason": objects(reason),
-            "invoice_period": objects(labels(period)),
+            "offer_status": np.array(["not_priced", "priced"], dtype=object)[priced * 1],
+            "offer_reason": reason,
+            "invoice_period": labels(period),
             "ptf_tl_per_mwh": month["ptf_tl_per_mwh"],  # Series: pandas tracks the sharing
             "yekdem_tl_per_mwh": month["yekdem_tl_per_mwh"],
             "price_source": month["price_source"],

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from invoice_assets.domain.arrays import columns_frame, first_match, objects
+from invoice_assets.domain.arrays import columns_frame, first_match
 from invoice_assets.domain.flags import CATALOGUE
 
 if TYPE_CHECKING:
@@ -54,11 +54,11 @@ def raise_flags(
         if code == "INVOICE_TOTAL_MISMATCH":
             severity = mismatch["mismatch_severity"].to_numpy(dtype=object)[rows]
         parts.append(
-            pd.DataFrame(
+            columns_frame(
                 {
                     "row": rows,
-                    "flag": objects(np.full(len(rows), code, dtype=object)),
-                    "severity": objects(severity),
+                    "flag": np.full(len(rows), code, dtype=object),
+                    "severity": severity,
                     "deduction": spec.deduction,
                     "priority": spec.priority,
                 }
@@ -93,9 +93,9 @@ def score_invoices(flags: pd.DataFrame, n: int, t: Thresholds) -> pd.DataFrame:
     return columns_frame(
         {
             "quality_score": score,
-            "quality_grade": objects(grade),
+            "quality_grade": grade,
             "flag_count": np.bincount(flags["row"].to_numpy(), minlength=n)[:n],
-            "flags": objects(codes),
+            "flags": codes,
         }
     )
 
@@ -110,13 +110,9 @@ def _flag_lists(flags: pd.DataFrame, n: int) -> np.ndarray:
     bits = flags["flag"].map(bit).to_numpy(dtype=np.int64)
     np.bitwise_or.at(masks, flags["row"].to_numpy(dtype=np.int64), bits)
 
-    def spelled(mask: int) -> str:
-        return ",".join(code for code in order if mask & bit[code])
-
-    if len(order) <= 16:  # a table indexed by the mask itself: no hashing of a million masks
-        table = np.empty(1 << len(order), dtype=object)
-        for mask in np.flatnonzero(np.bincount(masks, minlength=len(table))).tolist():
-            table[mask] = spelled(mask)
-        return table[masks]
-    combos, distinct = pd.factorize(masks)
-    return np.array([spelled(mask) for mask in distinct.tolist()], dtype=object)[combos]
+    # A table indexed by the mask itself (no hashing of a million masks): one bit per catalogue
+    # flag, so at most 2 ** len(CATALOGUE) entries, each spelled only where a row has it.
+    table = np.empty(1 << len(order), dtype=object)
+    for mask in np.flatnonzero(np.bincount(masks, minlength=len(table))).tolist():
+        table[mask] = ",".join(code for code in order if mask & bit[code])
+    return table[masks]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from invoice_assets.domain.arrays import columns_frame, objects
+from invoice_assets.domain.arrays import columns_frame
 from invoice_assets.domain.records import KEY_FIELDS
 
 if TYPE_CHECKING:
@@ -71,10 +71,10 @@ class _Issues:
         return columns_frame(
             {
                 "row": np.concatenate(self.rows).astype("int64", copy=False),
-                "kind": objects(kind),
-                "code": objects(code),
-                "field": objects(np.concatenate(self.fields)),
-                "message": objects(np.concatenate(self.messages)),
+                "kind": kind,
+                "code": code,
+                "field": np.concatenate(self.fields),
+                "message": np.concatenate(self.messages),
             }
         )
 
