@@ -39,18 +39,7 @@ from sqlalchemy.engine import Connection
 
 from invoice_assets.domain.records import source_name
 from resources import store_schema as s
-from resources.store_io import (  # noqa: F401  (re-exported: tests and tools use them)
-    IN_CHUNK,
-    INSERT_CHUNK_ROWS,
-    _as_utc,
-    _column_values,
-    _insert_frame,
-    _integer_columns,
-    _py,
-    _read_frame,
-    _records,
-    _row_chunks,
-)
+from resources.store_io import IN_CHUNK, _as_utc, _insert_frame, _integer_columns, _read_frame
 from resources.store_ops import StoreOps
 from resources.store_reports import ReportOps
 

@@ -11,9 +11,10 @@ from sqlalchemy import bindparam, inspect, select, text, update
 
 from invoice_assets.domain.feedback import validate_feedback
 from resources import store as store_module
-from resources import store_ops
+from resources import store_io, store_ops
 from resources import store_schema as s
-from resources.store import InboxEntry, InvoiceStore, _as_utc, utcnow
+from resources.store import InboxEntry, InvoiceStore, utcnow
+from resources.store_io import _as_utc
 from resources.store_schema import SCHEMA_VERSION
 from tests.assets.helpers import store_for
 
@@ -49,7 +50,7 @@ def test_the_schema_is_created_once_and_versioned(env) -> None:
 
 def test_replacing_a_partition_is_idempotent_across_insert_chunks(env) -> None:
     store = _store(env)
-    n = store_module.INSERT_CHUNK_ROWS * 2 + 7
+    n = store_io.INSERT_CHUNK_ROWS * 2 + 7
     frame = _lines("2025-01-02", n)
 
     for _ in range(2):
@@ -149,7 +150,7 @@ def _old_py_rows(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, obje
         c: frame[c].to_numpy(dtype=object) if c in frame else np.full(n, None, dtype=object)
         for c in columns
     }
-    return [{c: store_module._py(data[c][i]) for c in columns} for i in range(n)]
+    return [{c: store_io._py(data[c][i]) for c in columns} for i in range(n)]
 
 
 def _mixed_frame() -> pd.DataFrame:
@@ -178,13 +179,13 @@ def test_the_column_wise_conversion_gives_what_the_per_cell_one_gave() -> None:
     frame = _mixed_frame()
     columns = [*frame.columns, "not_in_frame"]
 
-    new = store_module._records(frame, columns)
+    new = store_io._records(frame, columns)
 
     old = _old_py_rows(frame, columns)
     assert new == old
     for new_row, old_row in zip(new, old, strict=True):  # same Python types, not just equal
         assert {c: type(v) for c, v in new_row.items()} == {c: type(v) for c, v in old_row.items()}
-    chunks = list(store_module._row_chunks(frame, columns, size=3))
+    chunks = list(store_io._row_chunks(frame, columns, size=3))
     assert [len(c) for c in chunks] == [3, 1]
     assert [dict(zip(columns, r, strict=True)) for c in chunks for r in c] == old
 
