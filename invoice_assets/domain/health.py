@@ -54,15 +54,18 @@ def mismatch_histogram(ratios: pd.Series) -> dict[str, int]:
 
 def drift_triggered(
     current_total: int,
+    previous_total: int,
     current_count: int,
     previous_count: int,
     current_rate: float,
     previous_rate: float,
     t: Thresholds,
 ) -> bool:
-    """The triple guard: enough sample, a real absolute change, and a rate jump."""
+    """The drift guards: enough sample in the window and in its baseline (the window before;
+    without one a first day of data would "drift" from 0 %), a real absolute change, and a rate
+    jump."""
     d = t.Drift
-    if current_total < d.MIN_SAMPLE:
+    if current_total < d.MIN_SAMPLE or previous_total < d.MIN_SAMPLE:
         return False
     if abs(current_count - previous_count) < d.MIN_ABSOLUTE_DELTA:
         return False
@@ -80,10 +83,12 @@ DRIFT_METRICS = {
 
 def drift(current: dict[str, Any], previous: dict[str, Any], t: Thresholds) -> dict[str, dict]:
     out = {}
+    baseline = previous["total_invoices"] >= t.Drift.MIN_SAMPLE
     for name, (count, rate_key) in DRIFT_METRICS.items():
         out[name] = {
             "triggered": drift_triggered(
                 current["total_invoices"],
+                previous["total_invoices"],
                 current[count],
                 previous[count],
                 current[rate_key],
@@ -94,6 +99,9 @@ def drift(current: dict[str, Any], previous: dict[str, Any], t: Thresholds) -> d
             "previous_count": previous[count],
             "current_rate": current[rate_key],
             "previous_rate": previous[rate_key],
+            "current_total": current["total_invoices"],
+            "baseline_total": previous["total_invoices"],
+            "has_baseline": baseline,
         }
     return out
 

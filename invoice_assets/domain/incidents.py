@@ -29,6 +29,7 @@ from invoice_assets.domain.mismatch import mismatch_infos
 if TYPE_CHECKING:
     from resources.thresholds import Thresholds
 
+DEFAULT_TENANT = "default"  # one tenant today; dedupe keys and alert identities name it
 OPEN, ACK, RESOLVED = "OPEN", "ACK", "RESOLVED"
 STATUSES = (OPEN, ACK, RESOLVED)
 RECOMPUTE_RESOLVED = "recompute_resolved"
@@ -37,6 +38,9 @@ INCIDENT_COLUMNS = (
     "dedupe_key",
     "invoice_key",
     "supplier",
+    "invoice_no",
+    "invoice_period",
+    "source_file",
     "severity",
     "primary_flag",
     "secondary_flags",
@@ -129,6 +133,9 @@ def _incident_rows(
             "dedupe_key": [dedupe_key(tenant, k, f) for k, f in zip(keys, flag_list, strict=True)],
             "invoice_key": keys,
             "supplier": column(invoices, "supplier").astype(object),
+            "invoice_no": column(invoices, "invoice_no").astype(object),
+            "invoice_period": np.asarray(column(invoices, "invoice_period"), dtype=object),
+            "source_file": column(invoices, "source_file").astype(object),
             "severity": serious["severity"].to_numpy()[first].astype(object),
             "primary_flag": primary.astype(object),
             "secondary_flags": secondary,

@@ -53,24 +53,45 @@ def test_the_histogram_always_has_five_buckets_with_half_open_edges() -> None:
 
 
 @pytest.mark.parametrize(
-    ("total", "current", "previous", "cur_rate", "prev_rate", "expected"),
+    ("total", "baseline", "current", "previous", "cur_rate", "prev_rate", "expected"),
     [
-        (19, 10, 0, 0.5, 0.0, False),  # guard 1: sample just below MIN_SAMPLE
-        (20, 10, 0, 0.5, 0.0, True),  # at MIN_SAMPLE
-        (100, 14, 10, 0.9, 0.1, False),  # guard 2: |delta| 4 < MIN_ABSOLUTE_DELTA
-        (100, 15, 10, 0.9, 0.1, True),  # |delta| at MIN_ABSOLUTE_DELTA
-        (100, 15, 10, 0.199, 0.1, False),  # guard 3: just below RATE_MULTIPLIER × previous
-        (100, 15, 10, 0.2, 0.1, True),  # at RATE_MULTIPLIER × previous
-        (100, 4, 0, 0.04, 0.0, False),  # previous rate 0: needs count ≥ MIN_ABSOLUTE_DELTA
-        (100, 5, 0, 0.05, 0.0, True),
+        (19, 100, 10, 0, 0.5, 0.0, False),  # guard 1: sample just below MIN_SAMPLE
+        (20, 100, 10, 0, 0.5, 0.0, True),  # at MIN_SAMPLE
+        (100, 19, 10, 0, 0.5, 0.0, False),  # guard 2: baseline just below MIN_SAMPLE
+        (100, 20, 10, 0, 0.5, 0.0, True),  # baseline at MIN_SAMPLE
+        (100, 0, 10, 0, 0.5, 0.0, False),  # no baseline at all (the first day of data)
+        (100, 100, 14, 10, 0.9, 0.1, False),  # guard 3: |delta| 4 < MIN_ABSOLUTE_DELTA
+        (100, 100, 15, 10, 0.9, 0.1, True),  # |delta| at MIN_ABSOLUTE_DELTA
+        (100, 100, 15, 10, 0.199, 0.1, False),  # guard 4: just below RATE_MULTIPLIER × previous
+        (100, 100, 15, 10, 0.2, 0.1, True),  # at RATE_MULTIPLIER × previous
+        (100, 100, 4, 0, 0.04, 0.0, False),  # previous rate 0: needs count ≥ MIN_ABSOLUTE_DELTA
+        (100, 100, 5, 0, 0.05, 0.0, True),
     ],
 )
-def test_drift_fires_only_when_all_three_guards_pass(
-    t, total: int, current: int, previous: int, cur_rate: float, prev_rate: float, expected: bool
+def test_drift_fires_only_when_every_guard_passes(
+    t,
+    total: int,
+    baseline: int,
+    current: int,
+    previous: int,
+    cur_rate: float,
+    prev_rate: float,
+    expected: bool,
 ) -> None:
     assert t.Drift.MIN_SAMPLE == 20 and t.Drift.MIN_ABSOLUTE_DELTA == 5  # the table's premise
     assert t.Drift.RATE_MULTIPLIER == 2.0
-    assert drift_triggered(total, current, previous, cur_rate, prev_rate, t) is expected
+    assert drift_triggered(total, baseline, current, previous, cur_rate, prev_rate, t) is expected
+
+
+def test_a_window_without_a_baseline_never_drifts(t) -> None:
+    invoices = _invoices(END, 40, mismatches=30, ocr=20)
+    incidents = _incidents(END, s1=25, s2=5)
+
+    report = system_health_report(invoices, incidents, END, 7, t)
+
+    assert report["previous"]["total_invoices"] == 0
+    assert not any(d["triggered"] for d in report["drift"].values())
+    assert all(d["has_baseline"] is False for d in report["drift"].values())
 
 
 def test_the_report_compares_the_window_with_the_one_before(t) -> None:
