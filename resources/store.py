@@ -39,6 +39,7 @@ from sqlalchemy.engine import Connection
 
 from invoice_assets.domain.records import source_name
 from resources import store_schema as s
+from resources.store_alerts import AlertOps
 from resources.store_io import IN_CHUNK, _as_utc, _insert_frame, _integer_columns, _read_frame
 from resources.store_ops import StoreOps
 from resources.store_reports import ReportOps
@@ -102,7 +103,7 @@ class InboxEntry:
     size_bytes: int
 
 
-class InvoiceStore(StoreOps, ReportOps, dg.ConfigurableResource):
+class InvoiceStore(StoreOps, ReportOps, AlertOps, dg.ConfigurableResource):
     """Invoices, stage results, incidents, queue, alerts and request log in one database."""
 
     db_url: str | None = Field(

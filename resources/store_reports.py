@@ -1,5 +1,5 @@
 """Store operations behind the reports and the ops surface: run summaries and health reports,
-the ops API request log, alerts, the per-invoice facts reports aggregate, and the small reads
+the ops API request log, the per-invoice facts reports aggregate, and the small reads
 readiness and ``/metrics`` make.
 
 A mixin of ``InvoiceStore`` (``resources/store.py``) next to ``StoreOps`` (incidents and
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import Engine, delete, func, insert, select
 
 from resources import store_schema as s
 from resources.store_io import _as_utc
@@ -41,7 +41,7 @@ INVOICE_FACTS = ("day", "supplier", "pipeline_total_ms", "extraction_ms", *_VALI
 
 
 class ReportOps:
-    """Summary, report, request-log, alert and activity operations (mixed into
+    """Summary, report, request-log and activity operations (mixed into
     ``InvoiceStore``)."""
 
     if TYPE_CHECKING:
@@ -109,50 +109,6 @@ class ReportOps:
             .order_by(r.c.status_code)
         )
         return self._read(query).astype("int64")
-
-    # -- alerts -------------------------------------------------------------------------------
-    def add_alert(
-        self, severity: str, code: str, message: str, context: dict[str, Any], now: datetime
-    ) -> int:
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                insert(s.alerts).values(
-                    created_at=now,
-                    severity=severity,
-                    code=code,
-                    message=message,
-                    context_json=_json(context),
-                    delivered=False,
-                    delivery_attempts=0,
-                )
-            )
-            key = result.inserted_primary_key
-            assert key is not None
-            return int(key[0])
-
-    def mark_alert_delivery(self, alert_id: int, delivered: bool, error: str | None) -> None:
-        a = s.alerts
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(a)
-                .where(a.c.alert_id == alert_id)
-                .values(
-                    delivered=delivered,
-                    delivery_attempts=a.c.delivery_attempts + 1,
-                    last_error=error,
-                )
-            )
-
-    def alerts(self, *, undelivered_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
-        a = s.alerts
-        query = select(a).order_by(a.c.alert_id.desc()).limit(limit)
-        if undelivered_only:
-            query = query.where(a.c.delivered.is_(False))
-        with self.engine.connect() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(query)]
-        for row in rows:
-            row["context"] = json.loads(row.pop("context_json"))
-        return rows
 
     def invoice_facts(
         self, first_day: str, last_day: str, columns: Sequence[str] | None = None

@@ -27,16 +27,41 @@ from sqlalchemy.types import TypeEngine
 from invoice_assets.domain.frames import INVOICE_COLUMNS
 from invoice_assets.domain.records import NUMERIC_FIELDS
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # version → SQL run to reach it from version - 1 (new tables exist by then: ``create_all`` runs
 # first). 2: the decision time moves from every extraction row to one ``decisions`` row per day.
+# 3: alerts get their identity (rule, day, tenant, subject → ``alert_key``), a fingerprint of
+# what they said and a revision; incidents name their invoice (number, period, source file),
+# filled for existing incidents from the invoice's latest extraction row.
+_LATEST_EXTRACTION = (
+    "(SELECT x.{column} FROM extractions x WHERE x.invoice_key = incidents.invoice_key"
+    " ORDER BY x.day DESC LIMIT 1)"
+)
 MIGRATIONS: dict[int, list[str]] = {
     2: [
         "INSERT INTO decisions (day, decided_at) SELECT day, MAX(decided_at) FROM extractions"
         " WHERE decided_at IS NOT NULL GROUP BY day",
         "ALTER TABLE extractions DROP COLUMN pipeline_total_ms",
         "ALTER TABLE extractions DROP COLUMN decided_at",
-    ]
+    ],
+    3: [
+        "ALTER TABLE alerts ADD COLUMN alert_key VARCHAR(64)",
+        "ALTER TABLE alerts ADD COLUMN day VARCHAR(10)",
+        "ALTER TABLE alerts ADD COLUMN tenant TEXT",
+        "ALTER TABLE alerts ADD COLUMN fingerprint VARCHAR(64)",
+        "ALTER TABLE alerts ADD COLUMN revision INTEGER",
+        "ALTER TABLE alerts ADD COLUMN updated_at TIMESTAMP WITH TIME ZONE",
+        "UPDATE alerts SET alert_key = 'legacy-' || CAST(alert_id AS VARCHAR(20)), day = '',"
+        " tenant = 'default', revision = 1, updated_at = created_at",
+        "CREATE UNIQUE INDEX ix_alerts_alert_key ON alerts (alert_key)",
+        "ALTER TABLE incidents ADD COLUMN invoice_no TEXT",
+        "ALTER TABLE incidents ADD COLUMN invoice_period TEXT",
+        "ALTER TABLE incidents ADD COLUMN source_file TEXT",
+        *(
+            f"UPDATE incidents SET {c} = {_LATEST_EXTRACTION.format(column=c)}"
+            for c in ("invoice_no", "invoice_period", "source_file")
+        ),
+    ],
 }
 
 metadata = MetaData()
@@ -160,6 +185,9 @@ incidents = Table(
     Column("invoice_key", Text, nullable=False),
     Column("tenant", Text, nullable=False),
     Column("supplier", Text),
+    Column("invoice_no", Text),
+    Column("invoice_period", Text),
+    Column("source_file", Text),
     Column("severity", String(2), nullable=False),
     Column("primary_flag", String(64), nullable=False),
     Column("secondary_flags", Text, nullable=False),  # JSON list
@@ -245,7 +273,13 @@ alerts = Table(
     "alerts",
     metadata,
     Column("alert_id", Integer, primary_key=True, autoincrement=True),
+    Column("alert_key", String(64), unique=True),  # sha256 of rule | day | tenant | subject
+    Column("day", String(10)),  # the inbox day it is about ("" for none)
+    Column("tenant", Text),
+    Column("fingerprint", String(64)),  # of severity, message and context
+    Column("revision", Integer),  # 1, then + 1 each time its value changed
     Column("created_at", TS, nullable=False, index=True),
+    Column("updated_at", TS),
     Column("severity", String(16), nullable=False),
     Column("code", String(64), nullable=False),
     Column("message", Text, nullable=False),

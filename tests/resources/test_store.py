@@ -17,6 +17,7 @@ from resources.store import InboxEntry, InvoiceStore, utcnow
 from resources.store_io import _as_utc
 from resources.store_schema import SCHEMA_VERSION
 from tests.assets.helpers import store_for
+from tests.resources.test_store_migrations import downgrade_to_version_2
 
 
 def _store(env: dict[str, str]) -> InvoiceStore:
@@ -352,6 +353,7 @@ def test_a_version_1_store_moves_its_decision_times_to_one_row_per_day(env) -> N
     at = T0 + timedelta(seconds=2, microseconds=654_321)
     ts = "TIMESTAMP WITH TIME ZONE" if store.backend == "postgresql" else "DATETIME"
     with store.engine.begin() as conn:  # the version 1 layout: the decision on every row
+        downgrade_to_version_2(conn)
         conn.execute(text(f"ALTER TABLE extractions ADD COLUMN decided_at {ts}"))
         conn.execute(text("ALTER TABLE extractions ADD COLUMN pipeline_total_ms FLOAT"))
         conn.execute(
@@ -365,7 +367,7 @@ def test_a_version_1_store_moves_its_decision_times_to_one_row_per_day(env) -> N
         conn.execute(update(meta).where(meta.c.key == "schema_version").values(value="1"))
     store_module._SCHEMA_READY.discard(store.url)
 
-    assert store.ensure_schema() == SCHEMA_VERSION == 2
+    assert store.ensure_schema() == SCHEMA_VERSION == 3  # through versions 2 and 3
 
     with store.engine.connect() as conn:
         decided = dict(conn.execute(select(s.decisions.c.day, s.decisions.c.decided_at)).all())
