@@ -63,8 +63,9 @@ def trivial_job() -> Any:
     """Seven no-op partitioned assets in the same chain, same executor: Dagster's floor."""
     import dagster as dg
 
-    from invoice_assets.partitions import daily_partitions
+    from invoice_assets.partitions import DailyLayout
 
+    daily_partitions = DailyLayout().partitions
     assets = []
     previous: str | None = None
     for name in STEPS:

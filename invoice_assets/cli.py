@@ -2,11 +2,11 @@
 
 This module defines the ``invoice-ops`` group and registers on it the commands of
 ``invoice_assets/commands/``: ``pipeline`` (validate-config, demo, run, ingest, summary),
-``incidents`` (incidents list/show/ack/resolve/feedback) and ``service`` (serve, health, status,
-token, smoke). Thin commands over library functions; output goes through ``commands.common.emit``
-(text, or JSON with ``--json``), errors go to stderr. Exit codes: 0 success, 1 the thing checked is
-not OK (failed run, not ready, smoke failure), 2 invalid input or configuration (bad config, bad
-arguments).
+``incidents`` (incidents list/show/ack/resolve/feedback), ``alerts`` (alerts list) and
+``service`` (serve, health, status, token, smoke). Thin commands over library functions; output
+goes through ``commands.common.emit`` (text, or JSON with ``--json``), errors go to stderr.
+Exit codes: 0 success, 1 the thing checked is not OK (failed run, not ready, smoke failure),
+2 invalid input or configuration (bad config, bad arguments).
 
 Not for: the commands themselves or their shared helpers (``invoice_assets/commands/``), nor the
 work they do (the library modules they call).
@@ -16,16 +16,12 @@ from __future__ import annotations
 
 import click
 
-from invoice_assets.commands import incidents, pipeline, service
+from invoice_assets.commands import alerts, incidents, pipeline, service
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Operate the invoice_assets pipeline (see RUNBOOK.md)."""
-    import warnings
-
-    # Dagster flags single-run backfill policies as beta on every load; operators need not see it.
-    warnings.filterwarnings("ignore", message=r".*is currently in beta.*")
 
 
 for _command in (
@@ -35,6 +31,7 @@ for _command in (
     pipeline.ingest,
     pipeline.summary,
     incidents.incidents,
+    alerts.alerts,
     service.serve,
     service.health,
     service.status,

@@ -7,7 +7,7 @@ has ``BackfillPolicy.single_run()`` and writes its own partitions).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -54,8 +54,10 @@ def materialise(
     single_run: bool = False,
     progress: Callable[[str], None] = lambda _: None,
     defs: dg.Definitions | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> list[RunOutcome]:
-    """One run per day, or one run for the whole range when ``single_run``."""
+    """One run per day, or one run for the whole range when ``single_run``; ``tags`` go on
+    every run (who or what started it)."""
     job = (defs or _definitions()).resolve_job_def("daily_invoices")
     batches = [list(days)] if single_run and len(days) > 1 else [[d] for d in days]
     outcomes = []
@@ -64,11 +66,15 @@ def materialise(
         progress(f"[{number}/{len(batches)}] materialising {label}")
         if len(batch) == 1:
             result = job.execute_in_process(
-                partition_key=batch[0], instance=instance, raise_on_error=False, run_config=QUIET
+                partition_key=batch[0],
+                instance=instance,
+                raise_on_error=False,
+                run_config=QUIET,
+                tags=dict(tags or {}),
             )
         else:
             result = job.execute_in_process(
-                tags={RANGE_START: batch[0], RANGE_END: batch[-1]},
+                tags={**(tags or {}), RANGE_START: batch[0], RANGE_END: batch[-1]},
                 instance=instance,
                 raise_on_error=False,
                 run_config=QUIET,

@@ -1,75 +1,88 @@
 """Sensors: thin wrappers over plain discovery functions (tested with ``build_sensor_context``).
 
-* ``inbox_sensor``: new or changed files in ``<inbox>/<day>/`` → a run of that day's partition.
+* ``inbox_sensor``: a day whose files changed (by content) since its last extraction → a run of
+  that day's partition; files for a day without a partition yet stay pending, named in the tick.
 * ``stuck_sensor``: runs STARTED without a new event, or the inbox queue not draining, for
-  Recovery.STUCK_MINUTES → CRITICAL alert (once per run / stall, remembered in the cursor).
+  Recovery.STUCK_MINUTES → CRITICAL alert.
 * ``incident_alerts_sensor``: after ``incidents`` materialises a day, the §5.6 drift of that day
-  and the Alert.* digest rules → alerts.
-* ``run_failure_alert_sensor`` / ``check_failure_alert_sensor``: failed runs and failed ERROR
-  checks → alerts (non-blocking checks do not fail runs, so a status sensor reads them).
-Every sensor also retries undelivered webhook alerts.
+  and the Alert.* digest rules → alerts, and an observation on that day's
+  ``system_health_report`` listing them (so the UI shows a day's alerts).
+* ``check_failure_alert_sensor``: failed ERROR checks of successful runs → alert (non-blocking
+  checks do not fail runs). Run failures are alerted by the guard location
+  (``invoice_assets.guard``), which keeps alerting when this location cannot load.
+
+An alert is raised once per (rule, day, tenant[, subject]); every tick says in its skip reason
+and log what it sent, updated or suppressed. Every sensor also retries undelivered alerts.
 """
 
-import hashlib
+from __future__ import annotations
+
 import json
+from collections.abc import Sequence
 
 import dagster as dg
-from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluation
 
 from invoice_assets.domain.digest import AlertSpec, digest_alerts, drift_alerts
-from invoice_assets.jobs import daily_invoices_job
+from invoice_assets.inbox_changes import scan_inbox
+from invoice_assets.jobs import DAILY_JOB
 from invoice_assets.monitoring import digest_counts, stuck_runs
 from invoice_assets.reports import build_health_report
-from resources.alerts import AlertSink
+from invoice_assets.run_tags import TRIGGER_TAG
+from resources.alerts import AlertOutcome, AlertSink
 from resources.inbox import InboxResource
-from resources.store import InvoiceStore
+from resources.store import InvoiceStore, utcnow
 from resources.thresholds import ThresholdsResource
 
 
-def inbox_fingerprints(inbox: InboxResource) -> dict[str, str]:
-    """A fingerprint of each inbox day's files (names, sizes and modification times)."""
-    out = {}
-    for day in inbox.days():
-        folder = inbox.day_dir(day)
-        parts = sorted(
-            f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
-            for p in folder.iterdir()
-            if p.is_file() and not p.name.startswith(".")
-        )
-        if parts:
-            out[day] = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
-    return out
+def said(outcomes: Sequence[AlertOutcome]) -> str:
+    """What a tick did with its alerts, for its skip reason and log."""
+    if not outcomes:
+        return "no alert"
+    groups: dict[str, list[str]] = {}
+    for outcome in outcomes:
+        groups.setdefault(outcome.outcome, []).append(str(outcome))
+    return "; ".join(f"{name}: {', '.join(items)}" for name, items in sorted(groups.items()))
 
 
-def changed_days(previous: dict[str, str], current: dict[str, str]) -> list[str]:
-    return sorted(day for day, print_ in current.items() if previous.get(day) != print_)
+def build_inbox_sensor(partitions: dg.PartitionsDefinition) -> dg.SensorDefinition:
+    """The inbox sensor for the code location's daily partitions."""
 
+    @dg.sensor(
+        name="inbox_sensor",
+        job_name=DAILY_JOB,
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "Requests a day's partition when its inbox files changed (by content) since the "
+            "day's last extraction; files for a day whose partition does not exist yet wait, "
+            "named in the tick's skip reason."
+        ),
+    )
+    def inbox_sensor(
+        context: dg.SensorEvaluationContext, inbox: InboxResource, store: InvoiceStore
+    ) -> dg.SensorResult:
+        store.ensure_schema()
+        confirmed = json.loads(context.cursor) if context.cursor else {}
+        scan = scan_inbox(inbox, store, partitions, confirmed, utcnow())
+        cursor = json.dumps(scan.listings, sort_keys=True)
+        requests = [
+            dg.RunRequest(
+                partition_key=day,
+                run_key=f"inbox-{day}-{fingerprint}",
+                tags={TRIGGER_TAG: "sensor"},
+            )
+            for day, fingerprint in sorted(scan.requests.items())
+        ]
+        waiting = "; ".join(f"{day}: {why}" for day, why in sorted(scan.pending.items()))
+        if waiting:
+            context.log.info("pending inbox days: %s", waiting)
+        if requests:
+            context.log.info("requesting %s", ", ".join(sorted(scan.requests)))
+            return dg.SensorResult(run_requests=requests, cursor=cursor)
+        reason = f"no changed inbox files; pending: {waiting}" if waiting else "no changed files"
+        return dg.SensorResult(skip_reason=reason, cursor=cursor)
 
-@dg.sensor(
-    job=daily_invoices_job,
-    minimum_interval_seconds=60,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Requests the day's partition when files arrive in or change in the inbox.",
-)
-def inbox_sensor(context: dg.SensorEvaluationContext, inbox: InboxResource) -> dg.SensorResult:
-    previous = json.loads(context.cursor) if context.cursor else {}
-    current = inbox_fingerprints(inbox)
-    days = changed_days(previous, current)
-    valid = set(daily_invoices_job.partitions_def.get_partition_keys())  # type: ignore[union-attr]
-    requests = [
-        dg.RunRequest(partition_key=day, run_key=f"inbox-{day}-{current[day]}")
-        for day in days
-        if day in valid
-    ]
-    if not requests:
-        return dg.SensorResult(skip_reason="no new inbox files", cursor=json.dumps(current))
-    return dg.SensorResult(run_requests=requests, cursor=json.dumps(current))
-
-
-def _send(alerts: AlertSink, specs: list[AlertSpec]) -> list[str]:
-    for spec in specs:
-        alerts.send(spec.severity, spec.code, spec.message, spec.context)
-    return [spec.code for spec in specs]
+    return inbox_sensor
 
 
 @dg.sensor(
@@ -86,41 +99,38 @@ def stuck_sensor(
     t = thresholds.get()
     store.ensure_schema()  # the sensor may tick before the first run created the tables
     alerts.retry_undelivered()
-    seen = json.loads(context.cursor) if context.cursor else {"runs": [], "queue": None}
     runs = stuck_runs(context.instance, t.Recovery.STUCK_MINUTES)
-    new_runs = [r for r in runs if r["run_id"] not in seen["runs"]]
     queue = store.queue_state(t.Recovery.STUCK_MINUTES)
     queue_stall = queue["last_progress_at"] if queue["stuck_detected"] else None
     stuck_items = len(runs) + (queue["current_depth"] if queue_stall else 0)
     specs = []
-    if new_runs and stuck_items >= t.Alert.STUCK_COUNT:
-        specs.append(
+    if stuck_items >= t.Alert.STUCK_COUNT:
+        specs += [
             AlertSpec(
                 "CRITICAL",
                 "STUCK_RUN",
-                f"{len(new_runs)} run(s) without progress",
-                {"runs": new_runs},
+                f"run {run['run_id'][:8]} of {run['job']} without progress since "
+                f"{run['last_event_at']}",
+                # not its idle minutes: they grow every tick and would make it a new value
+                {"runs": [{k: v for k, v in run.items() if k != "idle_minutes"}]},
+                subject=run["run_id"],
             )
-        )
-    if queue_stall and queue_stall != seen["queue"] and stuck_items >= t.Alert.STUCK_COUNT:
-        specs.append(
-            AlertSpec(
-                "CRITICAL",
-                "STUCK_QUEUE",
-                f"inbox queue depth {queue['current_depth']} without progress since {queue_stall}",
-                queue,
+            for run in runs
+        ]
+        if queue_stall:
+            specs.append(
+                AlertSpec(
+                    "CRITICAL",
+                    "STUCK_QUEUE",
+                    f"inbox queue depth {queue['current_depth']} without progress since "
+                    f"{queue_stall}",
+                    queue,
+                    subject=str(queue_stall),
+                )
             )
-        )
-    sent = _send(alerts, specs)
-    context.update_cursor(
-        json.dumps(
-            {
-                "runs": sorted({*seen["runs"], *(r["run_id"] for r in runs)})[-500:],
-                "queue": queue_stall,
-            }
-        )
-    )
-    return dg.SkipReason(f"alerts sent: {sent}" if sent else "nothing stuck")
+    outcomes = alerts.raise_alerts(specs)
+    context.log.info("stuck check: %s", said(outcomes))
+    return dg.SkipReason(said(outcomes) if outcomes else "nothing stuck")
 
 
 def new_incident_days(instance: dg.DagsterInstance, after_id: int) -> tuple[list[str], int]:
@@ -138,58 +148,67 @@ def new_incident_days(instance: dg.DagsterInstance, after_id: int) -> tuple[list
     return days, last
 
 
+def alerts_observation(day: str, outcomes: Sequence[AlertOutcome]) -> dg.AssetObservation:
+    """The day's alerts on its ``system_health_report`` partition, for the UI."""
+    lines = ["| rule | outcome | delivered |", "|---|---|---|"]
+    lines += [f"| {o.code} | {o.outcome} | {o.delivered} |" for o in outcomes]
+    if not outcomes:
+        lines.append("| (none) | | |")
+    return dg.AssetObservation(
+        asset_key="system_health_report",
+        partition=day,
+        metadata={
+            "alerts": dg.MetadataValue.md("\n".join(lines)),
+            "alerts_sent": sum(o.outcome == "sent" for o in outcomes),
+            "alerts_updated": sum(o.outcome == "updated" for o in outcomes),
+            "alerts_suppressed": sum(o.outcome == "suppressed" for o in outcomes),
+        },
+    )
+
+
 @dg.sensor(
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="After incidents materialise: drift (S1, OCR, mismatch) and digest alerts.",
+    description=(
+        "After incidents materialise a day: drift (S1, OCR, mismatch; needs a baseline) and "
+        "digest alerts, once per rule and day; the day's alerts are observed on its "
+        "system_health_report partition."
+    ),
 )
 def incident_alerts_sensor(
     context: dg.SensorEvaluationContext,
     store: InvoiceStore,
     thresholds: ThresholdsResource,
     alerts: AlertSink,
-) -> dg.SkipReason:
+) -> dg.SensorResult:
     t = thresholds.get()
     alerts.retry_undelivered()
     days, last = new_incident_days(context.instance, int(context.cursor or 0))
-    sent: list[str] = []
+    observations, told = [], []
     for day in days:
         report = build_health_report(store, day, t)
-        specs = drift_alerts(report, day) + digest_alerts(digest_counts(store, day, day), t)
-        sent += _send(alerts, specs)
-    context.update_cursor(str(last))
-    return dg.SkipReason(f"{days}: alerts sent: {sent}" if sent else f"no alert for {days}")
-
-
-@dg.run_failure_sensor(
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Alerts when a run fails.",
-)
-def run_failure_alert_sensor(context: dg.RunFailureSensorContext, alerts: AlertSink) -> None:
-    run = context.dagster_run
-    message = context.failure_event.message or "run failed"
-    alerts.send(
-        "ERROR",
-        "RUN_FAILED",
-        f"run {run.run_id[:8]} of {run.job_name} failed",
-        {
-            "run_id": run.run_id,
-            "partition": run.tags.get("dagster/partition"),
-            "message": message[:300],
-        },
-    )
+        specs = drift_alerts(report, day) + digest_alerts(digest_counts(store, day, day), t, day)
+        outcomes = alerts.raise_alerts(specs)
+        observations.append(alerts_observation(day, outcomes))
+        told.append(f"{day}: {said(outcomes)}")
+    message = " | ".join(told) if told else "no new incidents materialisation"
+    context.log.info(message)
+    return dg.SensorResult(skip_reason=message, cursor=str(last), asset_events=observations)
 
 
 def failed_checks(instance: dg.DagsterInstance, run_id: str) -> list[dict[str, str]]:
-    """ERROR-severity asset checks that did not pass in a run."""
+    """ERROR-severity asset checks that did not pass in a run (with their partition)."""
     out = []
     for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
         evaluation = entry.dagster_event.event_specific_data if entry.dagster_event else None
-        if not isinstance(evaluation, AssetCheckEvaluation) or evaluation.passed:
+        if not isinstance(evaluation, dg.AssetCheckEvaluation) or evaluation.passed:
             continue
         if evaluation.severity != dg.AssetCheckSeverity.ERROR:
             continue
-        out.append({"asset": evaluation.asset_key.to_user_string(), "check": evaluation.check_name})
+        failure = {"asset": evaluation.asset_key.to_user_string(), "check": evaluation.check_name}
+        if evaluation.partition:
+            failure["partition"] = evaluation.partition
+        out.append(failure)
     return out
 
 
@@ -199,11 +218,17 @@ def failed_checks(instance: dg.DagsterInstance, run_id: str) -> list[dict[str, s
     description="Alerts on failed ERROR asset checks of successful runs (non-blocking checks).",
 )
 def check_failure_alert_sensor(context: dg.RunStatusSensorContext, alerts: AlertSink) -> None:
-    failures = failed_checks(context.instance, context.dagster_run.run_id)
+    run = context.dagster_run
+    failures = failed_checks(context.instance, run.run_id)
     if failures:
-        alerts.send(
-            "ERROR",
-            "CHECK_FAILED",
-            f"{len(failures)} asset check(s) failed in run {context.dagster_run.run_id[:8]}",
-            {"run_id": context.dagster_run.run_id, "checks": failures},
+        outcome = alerts.raise_alert(
+            AlertSpec(
+                "ERROR",
+                "CHECK_FAILED",
+                f"{len(failures)} asset check(s) failed in run {run.run_id[:8]}",
+                {"run_id": run.run_id, "checks": failures},
+                day=run.tags.get("dagster/partition", ""),
+                subject=run.run_id,
+            )
         )
+        context.log.info("check failures: %s", outcome)

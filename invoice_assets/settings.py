@@ -2,7 +2,9 @@
 
 The environment variable names are part of the product's contract: ``INVOICE_HOME``,
 ``INVOICE_INBOX``, ``INVOICE_DB_URL``, ``DAGSTER_HOME``, ``INVOICE_ALERT_WEBHOOK_URL``,
-``INVOICE_OPS_TOKENS_FILE``, ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``INVOICE_OPENAI_MODEL``.
+``INVOICE_OPS_TOKENS_FILE``, ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``INVOICE_OPENAI_MODEL``,
+``INVOICE_PARTITIONS_START`` (first daily partition, default 2024-01-01) and
+``INVOICE_BACKFILL_POLICY`` (``single_run``, the default, or ``per_day``).
 """
 
 from __future__ import annotations
@@ -13,9 +15,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from invoice_assets.partitions import BACKFILL_POLICIES, DEFAULT_START, SINGLE_RUN, DailyLayout
 from resources.store import InvoiceStore
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+
+
+class SettingsError(ValueError):
+    """An environment variable with a value the product cannot use (the message names it)."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,8 @@ class Settings:
     openai_api_key: str | None = None
     openai_base_url: str | None = None
     openai_model: str | None = None
+    partitions_start: str = DEFAULT_START
+    backfill_policy: str = SINGLE_RUN
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -45,11 +54,28 @@ class Settings:
             openai_api_key=env.get("OPENAI_API_KEY") or None,
             openai_base_url=env.get("OPENAI_BASE_URL") or None,
             openai_model=env.get("INVOICE_OPENAI_MODEL") or None,
+            partitions_start=env.get("INVOICE_PARTITIONS_START") or DEFAULT_START,
+            backfill_policy=env.get("INVOICE_BACKFILL_POLICY") or SINGLE_RUN,
         )
 
     def __repr__(self) -> str:  # never print the key or a database password
         database = "url set" if self.db_url else "sqlite"
         return f"Settings(home={self.home!s}, inbox={self.inbox!s}, db={database})"
+
+    def layout(self) -> DailyLayout:
+        """The daily partitions and backfill policy; ``SettingsError`` naming the variable when
+        a value is invalid."""
+        try:
+            return DailyLayout(self.partitions_start, self.backfill_policy)
+        except ValueError:
+            if self.backfill_policy not in BACKFILL_POLICIES:
+                raise SettingsError(
+                    f"INVOICE_BACKFILL_POLICY={self.backfill_policy!r}: "
+                    f"expected one of {', '.join(BACKFILL_POLICIES)}"
+                ) from None
+            raise SettingsError(
+                f"INVOICE_PARTITIONS_START={self.partitions_start!r}: expected a day YYYY-MM-DD"
+            ) from None
 
     def openai_check(self) -> Callable[[], tuple[str, str]] | None:
         """The readiness probe of the OpenAI API, or None when the extractor is disabled."""

@@ -5,10 +5,11 @@ Not for business rules (those are in ``invoice_assets.domain``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from threading import Lock
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from invoice_assets.domain.frames import INVOICE_COLUMNS, invoice_frame, line_item_frame
@@ -95,6 +96,17 @@ def read_aligned(
     for column in flags:  # a missing row is "no" for every boolean fact
         aligned[column] = aligned[column].astype("boolean").fillna(False).astype(bool)
     return aligned
+
+
+def day_rows(frame: pd.DataFrame, days: Sequence[str]) -> Iterator[tuple[str, slice]]:
+    """Each of ``days`` with the slice of its rows in a frame ordered by day (the order of
+    ``read_invoices`` and of every frame aligned with it); a day without rows gets an empty
+    slice."""
+    values = frame["day"].to_numpy() if len(frame) else np.array([], dtype=object)
+    for day in days:
+        lo = int(np.searchsorted(values, day, side="left"))
+        hi = int(np.searchsorted(values, day, side="right"))
+        yield day, slice(lo, hi)
 
 
 def keyed(invoices: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:

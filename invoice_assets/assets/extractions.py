@@ -15,12 +15,13 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from invoice_assets.assets.daily import Check, DayReport, daily_asset, rounded
 from invoice_assets.checks.expectations import EXTRACTIONS_CHECK, extractions_expectations
 from invoice_assets.domain.arrays import collector_paused, rate
 from invoice_assets.domain.frames import items_to_frames
 from invoice_assets.domain.records import InboxItem, ItemError, mark_duplicates, sniff_kind
-from invoice_assets.partitions import daily_partitions, partition_days
-from invoice_assets.stage import KINDS, OWNERS, md_counts
+from invoice_assets.stage import md_counts
+from resources import store_schema as s
 from resources.extractor import ExtractedItem, InboxExtractor
 from resources.inbox import InboxResource
 from resources.openai_extractor import ExtractionCache, OpenAIExtractor
@@ -159,18 +160,15 @@ def _open_day(
     return _Day(day, entries, documents, started), usage
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
-    group_name="invoices",
-    owners=OWNERS,
-    kinds=KINDS,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+@daily_asset(
+    group="invoices",
+    tables=(s.extractions, s.line_items),
     pool="openai",
-    check_specs=[
-        dg.AssetCheckSpec(
+    checks=[
+        Check(
             EXTRACTIONS_CHECK,
-            asset="extractions",
-            description="Great Expectations suite: keys, statuses, confidences, error codes.",
+            "Great Expectations suite on the day's extraction rows: invoice keys present and "
+            "unique per day, statuses known, confidences in [0, 1], every failure coded.",
         )
     ],
 )
@@ -180,47 +178,51 @@ def extractions(
     inbox: InboxResource,
     extractor: InboxExtractor,
     openai: OpenAIExtractor,
-) -> dg.MaterializeResult:
+):
     """One row per invoice found in the inbox day (ok or failed with an error_code)."""
-    days = partition_days(context)
+    report = DayReport(context)
+    days = report.days
     store.ensure_schema()
     opened = [_open_day(day, store, inbox, openai) for day in days]
-    usage: dict[str, float] = {}
-    for _, day_usage in opened:
-        for key, value in day_usage.items():
-            usage[key] = usage.get(key, 0.0) + value
     work = [d for d, _ in opened]
     store.replace_partitions_streamed(
         ["extractions", "line_items"], days, (f for d in work for f in d.frames(extractor))
     )
-    for d in work:
+    for d, usage in opened:
         d.settle(store)
-    checked = pd.concat([part for d in work for part in d.checked], ignore_index=True)
-    failed = checked["status"].eq("failed")
+        checked = pd.concat(d.checked, ignore_index=True) if d.checked else _no_rows(d)
+        failed = checked["status"].eq("failed")
+        context.log.info(
+            "extracted %d invoices (%d failed) for %s", len(checked), failed.sum(), d.day
+        )
+        report.day(d.day, _figures(d, checked, failed, usage, bool(openai.api_key)))
+        report.check(d.day, extractions_expectations(checked))
+    yield from report.results()
+
+
+def _no_rows(d: _Day) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in CHECKED})
+
+
+def _figures(
+    d: _Day, checked: pd.DataFrame, failed: pd.Series, usage: dict[str, float], openai: bool
+) -> dict[str, object]:
     received = len(checked)
-    context.log.info("extracted %d invoices (%d failed) for %s", received, failed.sum(), days)
-    check = extractions_expectations(checked)
-    return dg.MaterializeResult(
-        check_results=[check],
-        metadata={
-            "dagster/row_count": received,
-            "invoices_received": received,
-            "invoices_ok": int((~failed).sum()),
-            "invoices_failed": int(failed.sum()),
-            "failure_rate": rate(failed.sum(), received),
-            "files": int(checked["source_file"].nunique()),
-            "line_items": sum(d.line_items for d in work),
-            "openai_enabled": bool(openai.api_key),
-            "openai_calls": int(usage.get("calls", 0)),
-            "openai_cache_hits": int(usage.get("cache_hits", 0)),
-            "openai_input_tokens": int(usage.get("input_tokens", 0)),
-            "openai_output_tokens": int(usage.get("output_tokens", 0)),
-            "openai_estimated_cost_usd": round(usage.get("estimated_cost_usd", 0.0), 4),
-            "days": ", ".join(days) if len(days) <= 7 else f"{days[0]} … {days[-1]}",
-            "error_codes": md_counts(
-                checked.loc[failed, "error_code"].value_counts().sort_index(),
-                "error_code",
-                "count",
-            ),
-        },
-    )
+    return {
+        "dagster/row_count": received,
+        "invoices_received": received,
+        "invoices_ok": int((~failed).sum()),
+        "invoices_failed": int(failed.sum()),
+        "failure_rate": rounded(rate(failed.sum(), received)),
+        "files": len(d.entries),
+        "line_items": d.line_items,
+        "openai_enabled": openai,
+        "openai_calls": int(usage.get("calls", 0)),
+        "openai_cache_hits": int(usage.get("cache_hits", 0)),
+        "openai_input_tokens": int(usage.get("input_tokens", 0)),
+        "openai_output_tokens": int(usage.get("output_tokens", 0)),
+        "openai_estimated_cost_usd": round(usage.get("estimated_cost_usd", 0.0), 4),
+        "error_codes": md_counts(
+            checked.loc[failed, "error_code"].value_counts().sort_index(), "error_code", "count"
+        ),
+    }

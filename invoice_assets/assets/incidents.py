@@ -8,17 +8,15 @@ reconciled in order, so the same invoice arriving on two days counts as a second
 import dagster as dg
 import pandas as pd
 
+from invoice_assets.assets.daily import Check, DayReport, daily_asset, rounded
 from invoice_assets.checks.smoke import SMOKE_CHECK, smoke_expectations
 from invoice_assets.domain.arrays import rate
-from invoice_assets.domain.incidents import build_incidents, reconcile_incidents
-from invoice_assets.partitions import daily_partitions, partition_days
-from invoice_assets.stage import KINDS, OWNERS, md_counts, read_aligned, read_invoices
+from invoice_assets.domain.incidents import DEFAULT_TENANT, build_incidents, reconcile_incidents
+from invoice_assets.stage import md_counts, read_aligned, read_invoices
+from resources import store_schema as s
 from resources.market_data import MarketDataResource
 from resources.store import InvoiceStore, utcnow
 from resources.thresholds import ThresholdsResource
-
-TENANT = "default"
-
 
 # What build_incidents reads of the stored validations (breakdown and mismatch facts).
 MISMATCH_FACTS = [
@@ -43,19 +41,17 @@ def _flags_for(store: InvoiceStore, invoices: pd.DataFrame, day: str) -> pd.Data
     )
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
-    group_name="invoices",
-    owners=OWNERS,
-    kinds=KINDS,
+@daily_asset(
+    group="invoices",
+    tables=(s.incidents,),
     deps=["quality_scores"],
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    check_specs=[
-        dg.AssetCheckSpec(
+    checks=[
+        Check(
             SMOKE_CHECK,
-            asset="incidents",
+            "Blocking: the three seed fixtures (happy path, S2 mismatch, S1 OCR suspect) go "
+            "through the domain with the live thresholds and market data and give SPEC §7's "
+            "outputs; a failure stops run_summary and system_health_report.",
             blocking=True,
-            description="The three seed fixtures give SPEC §7's outputs with the live thresholds.",
         )
     ],
 )
@@ -64,16 +60,16 @@ def incidents(
     store: InvoiceStore,
     thresholds: ThresholdsResource,
     market_data: MarketDataResource,
-) -> dg.MaterializeResult:
+):
     """Incidents with severity, primary flag, action hint and mismatch_info."""
+    report = DayReport(context)
     t = thresholds.get()
-    totals = {"inserted": 0, "updated": 0, "resolved": 0}
-    built = []
-    for day in partition_days(context):
+    smoke = smoke_expectations(t, market_data.load())  # the fixtures do not depend on the day
+    for day in report.days:
         invoices = read_invoices(store, [day], context.run_id)
         facts = read_aligned(store, "validations", invoices, [day], MISMATCH_FACTS)
         computed = build_incidents(
-            invoices, facts, facts, _flags_for(store, invoices, day), t, TENANT
+            invoices, facts, facts, _flags_for(store, invoices, day), t, DEFAULT_TENANT
         )
         computed["day"] = day
         computed["ocr_suspect"] = (
@@ -82,32 +78,32 @@ def incidents(
             else []
         )
         now = utcnow()
-        existing = store.incident_state([day], TENANT)
+        existing = store.incident_state([day], DEFAULT_TENANT)
         upserts, resolved = reconcile_incidents(
             existing, computed, invoices["invoice_key"], pd.Timestamp(now), t
         )
-        for key, value in store.write_incidents(upserts, resolved, TENANT, now).items():
-            totals[key] += value
+        written = store.write_incidents(upserts, resolved, DEFAULT_TENANT, now)
         store.mark_decided([day], utcnow())
-        built.append(upserts)
-    frame = pd.concat(built, ignore_index=True) if built else pd.DataFrame()
+        report.day(day, _figures(upserts, written))
+        report.check(day, smoke)
+    yield from report.results()
+
+
+def _figures(frame: pd.DataFrame, written: dict[str, int]) -> dict[str, object]:
     severity = frame["severity"].value_counts() if len(frame) else pd.Series(dtype=int)
     s1, s2 = int(severity.get("S1", 0)), int(severity.get("S2", 0))
-    return dg.MaterializeResult(
-        check_results=[smoke_expectations(t, market_data.load())],
-        metadata={
-            "dagster/row_count": len(frame),
-            "incident_count": len(frame),
-            "s1_count": s1,
-            "s2_count": s2,
-            "s1_rate": rate(s1, s1 + s2),
-            "inserted": totals["inserted"],
-            "updated": totals["updated"],
-            "recompute_resolved": totals["resolved"],
-            "primary_flags": md_counts(
-                frame["primary_flag"].value_counts().sort_index() if len(frame) else {},
-                "primary flag",
-                "incidents",
-            ),
-        },
-    )
+    return {
+        "dagster/row_count": len(frame),
+        "incident_count": len(frame),
+        "s1_count": s1,
+        "s2_count": s2,
+        "s1_rate": rounded(rate(s1, s1 + s2)),
+        "inserted": written["inserted"],
+        "updated": written["updated"],
+        "recompute_resolved": written["resolved"],
+        "primary_flags": md_counts(
+            frame["primary_flag"].value_counts().sort_index() if len(frame) else {},
+            "primary flag",
+            "incidents",
+        ),
+    }

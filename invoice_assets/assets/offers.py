@@ -2,28 +2,26 @@
 
 import dagster as dg
 
+from invoice_assets.assets.daily import Check, DayReport, daily_asset, rounded
 from invoice_assets.checks.expectations import OFFERS_CHECK, offers_expectations
 from invoice_assets.domain.arrays import rate
 from invoice_assets.domain.pricing import price_offers
-from invoice_assets.partitions import daily_partitions, partition_days
-from invoice_assets.stage import KINDS, OWNERS, keyed, md_counts, read_aligned, read_invoices
+from invoice_assets.stage import day_rows, keyed, md_counts, read_aligned, read_invoices
+from resources import store_schema as s
 from resources.market_data import MarketDataResource
 from resources.store import InvoiceStore
 from resources.thresholds import ThresholdsResource
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
-    group_name="invoices",
-    owners=OWNERS,
-    kinds=KINDS,
+@daily_asset(
+    group="invoices",
+    tables=(s.offers,),
     deps=["validated_invoices"],
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    check_specs=[
-        dg.AssetCheckSpec(
+    checks=[
+        Check(
             OFFERS_CHECK,
-            asset="offers",
-            description="Great Expectations suite: statuses, reasons, non-negative offers.",
+            "Great Expectations suite on the day's offers: one row per invoice, statuses and "
+            "reasons known, priced offers non-negative and with a total, unpriced without one.",
         )
     ],
 )
@@ -32,27 +30,34 @@ def offers(
     store: InvoiceStore,
     market_data: MarketDataResource,
     thresholds: ThresholdsResource,
-) -> dg.MaterializeResult:
+):
     """Offer breakdown, savings and the reason when no offer could be priced."""
-    days = partition_days(context)
+    report = DayReport(context)
+    days = report.days
     invoices = read_invoices(store, days, context.run_id)
     validation = read_aligned(store, "validations", invoices, days, ["is_ready_for_pricing"])
     frame = price_offers(invoices, validation, market_data.load(), thresholds.get())
     stored = keyed(invoices, frame)
     store.replace_partitions({"offers": stored}, days)
-    priced = frame["offer_status"].eq("priced")
-    return dg.MaterializeResult(
-        check_results=[offers_expectations(stored)],
-        metadata={
-            "dagster/row_count": len(frame),
-            "offers_priced": int(priced.sum()),
-            "priced_rate": rate(priced.sum(), len(frame)),
-            "mean_savings_ratio": float(frame.loc[priced, "savings_ratio"].mean())
-            if priced.any()
-            else 0.0,
-            "total_annual_saving_tl": round(float(frame.loc[priced, "annual_saving_tl"].sum()), 2),
-            "not_priced_reasons": md_counts(
-                frame["offer_reason"].dropna().value_counts().sort_index(), "reason", "count"
-            ),
-        },
-    )
+    for day, rows in day_rows(stored, days):
+        part = stored.iloc[rows]
+        priced = part["offer_status"].eq("priced")
+        report.day(
+            day,
+            {
+                "dagster/row_count": len(part),
+                "offers_priced": int(priced.sum()),
+                "priced_rate": rounded(rate(priced.sum(), len(part))),
+                "mean_savings_ratio": rounded(part.loc[priced, "savings_ratio"].mean())
+                if priced.any()
+                else 0.0,
+                "total_annual_saving_tl": round(
+                    float(part.loc[priced, "annual_saving_tl"].sum()), 2
+                ),
+                "not_priced_reasons": md_counts(
+                    part["offer_reason"].dropna().value_counts().sort_index(), "reason", "count"
+                ),
+            },
+        )
+        report.check(day, offers_expectations(part))
+    yield from report.results()

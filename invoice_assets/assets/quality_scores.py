@@ -2,9 +2,10 @@
 
 import dagster as dg
 
+from invoice_assets.assets.daily import DayReport, daily_asset, rounded
 from invoice_assets.domain.quality import raise_flags, score_invoices
-from invoice_assets.partitions import daily_partitions, partition_days
-from invoice_assets.stage import KINDS, OWNERS, keyed, md_counts, read_aligned, read_invoices
+from invoice_assets.stage import day_rows, keyed, md_counts, read_aligned, read_invoices
+from resources import store_schema as s
 from resources.store import InvoiceStore
 from resources.thresholds import ThresholdsResource
 
@@ -28,19 +29,13 @@ OFFER_FACTS = [
 ]
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
-    group_name="invoices",
-    owners=OWNERS,
-    kinds=KINDS,
-    deps=["offers"],
-    backfill_policy=dg.BackfillPolicy.single_run(),
-)
+@daily_asset(group="invoices", tables=(s.quality_scores, s.flags), deps=["offers"])
 def quality_scores(
     context: dg.AssetExecutionContext, store: InvoiceStore, thresholds: ThresholdsResource
-) -> dg.MaterializeResult:
+):
     """Quality score, grade and ordered flag list per invoice; the long flag table beside it."""
-    days = partition_days(context)
+    report = DayReport(context)
+    days = report.days
     invoices = read_invoices(store, days, context.run_id)
     validation = read_aligned(store, "validations", invoices, days, VALIDATION_FACTS)
     offers = read_aligned(store, "offers", invoices, days, OFFER_FACTS)
@@ -50,15 +45,21 @@ def quality_scores(
         day=invoices["day"].to_numpy()[flags["row"].to_numpy()],
         invoice_key=invoices["invoice_key"].to_numpy()[flags["row"].to_numpy()],
     ).drop(columns=["row"])
-    store.replace_partitions({"quality_scores": keyed(invoices, scores), "flags": flag_rows}, days)
-    grades = scores["quality_grade"].value_counts()
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": len(scores),
-            "mean_quality_score": float(scores["quality_score"].mean()) if len(scores) else 0.0,
-            "grade_ok": int(grades.get("OK", 0)),
-            "grade_check": int(grades.get("CHECK", 0)),
-            "grade_bad": int(grades.get("BAD", 0)),
-            "flags": md_counts(flags["flag"].value_counts().sort_index(), "flag", "invoices"),
-        }
-    )
+    stored = keyed(invoices, scores)
+    store.replace_partitions({"quality_scores": stored, "flags": flag_rows}, days)
+    for day, rows in day_rows(stored, days):
+        part = stored.iloc[rows]
+        grades = part["quality_grade"].value_counts()
+        day_flags = flag_rows.loc[flag_rows["day"].eq(day), "flag"]
+        report.day(
+            day,
+            {
+                "dagster/row_count": len(part),
+                "mean_quality_score": rounded(part["quality_score"].mean()) if len(part) else 0.0,
+                "grade_ok": int(grades.get("OK", 0)),
+                "grade_check": int(grades.get("CHECK", 0)),
+                "grade_bad": int(grades.get("BAD", 0)),
+                "flags": md_counts(day_flags.value_counts().sort_index(), "flag", "invoices"),
+            },
+        )
+    yield from report.results()

@@ -2,53 +2,55 @@
 
 import dagster as dg
 
+from invoice_assets.assets.daily import Check, DayReport, daily_asset, rounded
 from invoice_assets.checks.reports import DRIFT_CHECKS, drift_checks
-from invoice_assets.partitions import daily_partitions, partition_days
 from invoice_assets.reports import WINDOW_DAYS, build_health_reports
-from invoice_assets.stage import KINDS, OWNERS
+from resources import store_schema as s
 from resources.store import InvoiceStore, utcnow
 from resources.thresholds import ThresholdsResource
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
-    group_name="monitoring",
-    owners=OWNERS,
-    kinds=KINDS,
+@daily_asset(
+    group="monitoring",
+    tables=(s.health_reports,),
     deps=["incidents"],
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    check_specs=[
-        dg.AssetCheckSpec(
-            name, asset="system_health_report", description=f"WARN when {metric} triggers."
+    checks=[
+        Check(
+            name,
+            f"WARN when {metric} triggers for the 7 days ending that day against the 7 days "
+            "before (SPEC §5.6: enough sample, a baseline, a real change, a rate jump).",
         )
         for metric, name in DRIFT_CHECKS.items()
     ],
 )
 def system_health_report(
     context: dg.AssetExecutionContext, store: InvoiceStore, thresholds: ThresholdsResource
-) -> dg.MaterializeResult:
-    """Counts, rates, mismatch histogram and triple-guard drift for the window ending that day."""
-    days = partition_days(context)
-    report: dict = {}
+):
+    """Counts, rates, mismatch histogram and drift for the 7-day window ending that day."""
+    report = DayReport(context)
     # A range (backfill) reads the facts of all its windows once, not 2 x 7 days per day.
-    for day, report in build_health_reports(store, days, thresholds.get()).items():
-        store.save_document("system_health_report", day, report, utcnow())
-    current = report["current"]
-    drift = {name: bool(d["triggered"]) for name, d in report["drift"].items()}
-    histogram = "\n".join(
-        ["| mismatch ratio | invoices |", "|---|---|"]
-        + [f"| {k} | {v} |" for k, v in report["histogram"].items()]
-    )
-    return dg.MaterializeResult(
-        check_results=drift_checks(report),
-        metadata={
-            "window_days": WINDOW_DAYS,
-            "total_invoices": int(current["total_invoices"]),
-            "s1_rate": float(current["s1_rate"]),
-            "ocr_suspect_rate": float(current["ocr_suspect_rate"]),
-            "mismatch_rate": float(current["mismatch_rate"]),
-            "drift_triggered": ", ".join(k for k, v in drift.items() if v) or "none",
-            "histogram": dg.MetadataValue.md(histogram),
-            "report": dg.MetadataValue.json(report),
-        },
-    )
+    for day, health in build_health_reports(store, report.days, thresholds.get()).items():
+        store.save_document("system_health_report", day, health, utcnow())
+        current = health["current"]
+        triggered = [k for k, d in health["drift"].items() if d["triggered"]]
+        histogram = "\n".join(
+            ["| mismatch ratio | invoices |", "|---|---|"]
+            + [f"| {k} | {v} |" for k, v in health["histogram"].items()]
+        )
+        report.day(
+            day,
+            {
+                "dagster/row_count": 1,
+                "window_days": WINDOW_DAYS,
+                "total_invoices": int(current["total_invoices"]),
+                "s1_rate": rounded(current["s1_rate"]),
+                "ocr_suspect_rate": rounded(current["ocr_suspect_rate"]),
+                "mismatch_rate": rounded(current["mismatch_rate"]),
+                "drift_triggered": ", ".join(triggered) or "none",
+                "histogram": dg.MetadataValue.md(histogram),
+                "report": dg.MetadataValue.json(health),
+            },
+        )
+        for result in drift_checks(health):
+            report.check(day, result)
+    yield from report.results()

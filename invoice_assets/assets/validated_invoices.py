@@ -6,32 +6,27 @@ Errors make an invoice not ready for pricing; warnings do not (SPEC §5.1, §5.3
 import dagster as dg
 import pandas as pd
 
+from invoice_assets.assets.daily import DayReport, daily_asset, rounded
 from invoice_assets.domain.arrays import rate
 from invoice_assets.domain.pipeline import assess
 from invoice_assets.domain.validation import issues_as_json, validate_invoices
-from invoice_assets.partitions import daily_partitions, partition_days
-from invoice_assets.stage import KINDS, OWNERS, keyed, read_invoices, read_line_items
+from invoice_assets.stage import day_rows, keyed, read_invoices, read_line_items
+from resources import store_schema as s
 from resources.market_data import MarketDataResource
 from resources.store import InvoiceStore
 from resources.thresholds import ThresholdsResource
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
-    group_name="invoices",
-    owners=OWNERS,
-    kinds=KINDS,
-    deps=["extractions"],
-    backfill_policy=dg.BackfillPolicy.single_run(),
-)
+@daily_asset(group="invoices", tables=(s.validations,), deps=["extractions"])
 def validated_invoices(
     context: dg.AssetExecutionContext,
     store: InvoiceStore,
     market_data: MarketDataResource,
     thresholds: ThresholdsResource,
-) -> dg.MaterializeResult:
+):
     """Readiness for pricing, errors[] and warnings[] per invoice, with mismatch facts."""
-    days = partition_days(context)
+    report = DayReport(context)
+    days = report.days
     t = thresholds.get()
     invoices = read_invoices(store, days, context.run_id)
     breakdown, mismatch = assess(invoices, market_data.load(), t)
@@ -39,15 +34,19 @@ def validated_invoices(
     frame = keyed(invoices, pd.concat([breakdown, mismatch, validation], axis=1))
     frame["errors_json"], frame["warnings_json"] = issues_as_json(issues, len(invoices))
     store.replace_partitions({"validations": frame}, days)
-    ok = invoices["status"].eq("ok")
-    ready = validation["is_ready_for_pricing"]
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": len(frame),
-            "ready_for_pricing": int(ready.sum()),
-            "ready_rate": rate(ready.sum(), ok.sum()),
-            "mismatch_rate": rate(mismatch["has_mismatch"].sum(), len(frame)),
-            "hard_stops": int(validation["hard_stop"].sum()),
-            "invoices_with_warnings": int(validation["has_warnings"].sum()),
-        }
-    )
+    for day, rows in day_rows(frame, days):
+        part = frame.iloc[rows]
+        ok = invoices["status"].iloc[rows].eq("ok")
+        ready = part["is_ready_for_pricing"]
+        report.day(
+            day,
+            {
+                "dagster/row_count": len(part),
+                "ready_for_pricing": int(ready.sum()),
+                "ready_rate": rounded(rate(ready.sum(), ok.sum())),
+                "mismatch_rate": rounded(rate(part["has_mismatch"].sum(), len(part))),
+                "hard_stops": int(part["hard_stop"].sum()),
+                "invoices_with_warnings": int(part["has_warnings"].sum()),
+            },
+        )
+    yield from report.results()

@@ -57,10 +57,15 @@ def _validate(name: str, frame: pd.DataFrame, expectations: list[Any]) -> dg.Ass
                 ],
             }
         )
+    failed_names = ", ".join(sorted({f"{f['expectation']}({f['column']})" for f in failing}))
     return dg.AssetCheckResult(
         check_name=name,
         passed=bool(result.success),
         severity=dg.AssetCheckSeverity.ERROR,
+        description=(
+            f"{len(result.results) - len(failing)} of {len(result.results)} expectations hold "
+            f"over {len(frame)} rows" + (f"; failing: {failed_names}" if failing else "")
+        ),
         metadata={
             "rows": len(frame),
             "expectations": len(result.results),
@@ -95,6 +100,7 @@ def extractions_expectations(frame: pd.DataFrame) -> dg.AssetCheckResult:
             check_name=EXTRACTIONS_CHECK,
             passed=False,
             severity=dg.AssetCheckSeverity.ERROR,
+            description=f"{result.description}; {uncoded} failed row(s) without an error_code",
             metadata={**result.metadata, "failed_without_error_code": uncoded},
         )
     return result
@@ -126,6 +132,10 @@ def offers_expectations(frame: pd.DataFrame) -> dg.AssetCheckResult:
             check_name=OFFERS_CHECK,
             passed=False,
             severity=dg.AssetCheckSeverity.ERROR,
+            description=(
+                f"{result.description}; {missing_total} priced offer(s) without a total, "
+                f"{unpriced_with_total} unpriced with one"
+            ),
             metadata={
                 **result.metadata,
                 "priced_without_total": missing_total,

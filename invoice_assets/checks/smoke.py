@@ -77,5 +77,10 @@ def smoke_expectations(thresholds: Any, market: MarketData) -> dg.AssetCheckResu
         check_name=SMOKE_CHECK,
         passed=not problems,
         severity=dg.AssetCheckSeverity.ERROR,
+        description=(
+            f"The {len(names)} seed fixtures give SPEC §7's outputs with the live thresholds."
+            if not problems
+            else f"{len(problems)} difference(s) from SPEC §7: {'; '.join(problems[:3])}"
+        ),
         metadata={"fixtures": len(names), "problems": dg.MetadataValue.json(problems)},
     )

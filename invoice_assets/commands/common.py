@@ -21,6 +21,7 @@ import click
 from invoice_assets.partitions import TIMEZONE
 
 if TYPE_CHECKING:
+    from invoice_assets.settings import Settings
     from resources.thresholds import Thresholds
 
 EXIT_OK, EXIT_FAIL, EXIT_INVALID = 0, 1, 2
@@ -60,6 +61,42 @@ def parse_day(value: str | None) -> str:
     except ValueError:
         fail(f"not a date (YYYY-MM-DD): {value!r}")
         raise  # unreachable
+
+
+def cli_tags(operator: str | None) -> dict[str, str]:
+    """Run tags of a run the CLI starts: the trigger, and the operator (the user by default)."""
+    import getpass
+
+    from invoice_assets.run_tags import OPERATOR_TAG, TRIGGER_TAG
+
+    if operator is None:
+        try:
+            operator = getpass.getuser()
+        except (KeyError, OSError):  # no user name for this uid (a container, say)
+            operator = None
+    return {TRIGGER_TAG: "cli", **({OPERATOR_TAG: operator} if operator else {})}
+
+
+def require_settings() -> Settings:
+    """The settings, or exit 2 naming the environment variable whose value is unusable."""
+    from invoice_assets.settings import Settings, SettingsError
+
+    settings = Settings.from_env()
+    try:
+        settings.layout()
+    except SettingsError as exc:
+        fail(str(exc))
+    return settings
+
+
+def require_partitions(settings: Settings, days: list[str]) -> None:
+    """Exit 2 when a day is not a partition: before INVOICE_PARTITIONS_START, or not over yet."""
+    missing = settings.layout().missing(days)
+    if missing:
+        fail(
+            f"not a partition: {', '.join(missing[:5])}{' …' if len(missing) > 5 else ''} "
+            f"(partitions run from {settings.partitions_start} to yesterday, Istanbul time)"
+        )
 
 
 def require_thresholds() -> Thresholds:

@@ -24,9 +24,13 @@ def incidents() -> None:
 
 
 def _incident_line(i: dict[str, Any]) -> str:
+    """One incident, naming its invoice as printed (the key can be a hash)."""
+    invoice = " ".join(
+        str(i.get(k) or "-") for k in ("supplier", "invoice_no", "invoice_period", "source_file")
+    )
     return (
         f"#{i['incident_id']:<6} {i['day']} {i['severity']} {i['status']:<8} "
-        f"{i['primary_flag']:<24} {i['action_class'] or '':<22} {i['supplier'] or ''}"
+        f"{i['primary_flag']:<24} {i['action_class'] or '':<22} {invoice}"
     )
 
 

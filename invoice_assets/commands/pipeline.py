@@ -21,10 +21,13 @@ from invoice_assets.commands.common import (
     EXIT_FAIL,
     EXIT_INVALID,
     EXIT_OK,
+    cli_tags,
     emit,
     fail,
     parse_day,
     progress,
+    require_partitions,
+    require_settings,
     require_thresholds,
 )
 from invoice_assets.settings import Settings
@@ -66,12 +69,15 @@ def demo(days: int, invoices_per_day: int, seed: int, end_date: str | None, as_j
     from invoice_assets.runner import instance_for, materialise
 
     t = require_thresholds()
-    settings = Settings.from_env()
+    settings = require_settings()
     last = date.fromisoformat(parse_day(end_date))
     window = [(last - timedelta(days=days - 1 - i)).isoformat() for i in range(days)]
+    require_partitions(settings, window)
     progress(f"generating {days} day(s) × {invoices_per_day} invoices into {settings.inbox}")
     manifest = generate_demo(settings.inbox, window, invoices_per_day, seed=seed)
-    outcomes = materialise(window, instance_for(settings), progress=progress)
+    outcomes = materialise(
+        window, instance_for(settings), progress=progress, tags=cli_tags(operator=None)
+    )
     store = settings.store()
     summary = build_run_summary(store, window[0], window[-1], t)
     injected = manifest.counts()
@@ -102,18 +108,33 @@ def demo(days: int, invoices_per_day: int, seed: int, end_date: str | None, as_j
 
 @click.command()
 @click.option("--date", "first", required=True, help="Inbox day (YYYY-MM-DD).")
-@click.option("--to", "last", default=None, help="Last day of a range (one run for the range).")
-def run(first: str, last: str | None) -> None:
-    """Materialise a day, or a range as one run, in-process (as the schedule would)."""
+@click.option(
+    "--to",
+    "last",
+    default=None,
+    help="Last day of a range: one run for the range, or one per day when "
+    "INVOICE_BACKFILL_POLICY=per_day.",
+)
+@click.option("--operator", default=None, help="Who runs it (run tag; default: your user name).")
+def run(first: str, last: str | None, operator: str | None) -> None:
+    """Materialise a day, or a range, in-process (as the schedule would)."""
+    from invoice_assets.partitions import SINGLE_RUN
     from invoice_assets.runner import day_range, instance_for, materialise
 
     require_thresholds()
-    settings = Settings.from_env()
+    settings = require_settings()
     try:
         days = day_range(parse_day(first), parse_day(last or first))
     except ValueError as exc:
         fail(str(exc))
-    outcomes = materialise(days, instance_for(settings), single_run=True, progress=progress)
+    require_partitions(settings, days)
+    outcomes = materialise(
+        days,
+        instance_for(settings),
+        single_run=settings.backfill_policy == SINGLE_RUN,
+        progress=progress,
+        tags=cli_tags(operator),
+    )
     for outcome in outcomes:
         if not outcome.success:
             fail(f"run {outcome.run_id} failed at {', '.join(outcome.failed_steps)}", EXIT_FAIL)
