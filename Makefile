@@ -6,7 +6,11 @@ STAMP := $(VENV)/.installed
 DEMO_ARGS ?= --days 3 --invoices-per-day 50
 INVOICE_HOME ?= $(CURDIR)/.invoice_home
 DAGSTER_HOME ?= $(INVOICE_HOME)/dagster
-APP_ENV := INVOICE_HOME=$(INVOICE_HOME) DAGSTER_HOME=$(DAGSTER_HOME)
+# The demo's days start three days ago: partitions from a week ago keep them visible in the UI
+# (not among a thousand empty days since 2024-01-01) even if `make dev` comes a few days later.
+INVOICE_PARTITIONS_START ?= $(shell TZ=Europe/Istanbul date -d '-7 days' +%F)
+APP_ENV := INVOICE_HOME=$(INVOICE_HOME) DAGSTER_HOME=$(DAGSTER_HOME) \
+	INVOICE_PARTITIONS_START=$(INVOICE_PARTITIONS_START)
 
 .PHONY: install run dev test check bench clean
 

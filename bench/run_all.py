@@ -38,8 +38,9 @@ BENCHMARKS = (
     "api_latency",
     "reports",
     "partition_e2e",
+    "ui_materialize",
 )
-TIMEOUT_S = {"partition_e2e": 420, "domain_throughput": 360, "reports": 300}
+TIMEOUT_S = {"partition_e2e": 420, "domain_throughput": 360, "reports": 300, "ui_materialize": 420}
 DEFAULT_TIMEOUT_S = 240
 SLOWER = 1.2  # a change by more than this factor in the bad direction is a regression
 README = ROOT / "bench" / "README.md"

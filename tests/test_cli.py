@@ -155,3 +155,59 @@ def test_token_prints_a_hash_that_the_api_accepts(cli_env) -> None:
     assert code == 0
     value = out.splitlines()[0].rsplit(" ", 1)[-1]
     assert f"token_sha256: {hash_token(value)}" in out
+
+
+def test_incidents_name_their_invoice_and_runs_name_their_trigger(cli_env) -> None:
+    import dagster as dg
+
+    files = [str(p) for p in sorted(SMOKE.glob("*_invoice.json"))]
+    invoke("ingest", "--date", DAY, *files)
+    assert invoke("run", "--date", DAY, "--operator", "ayse")[0] == 0
+
+    _, out, _ = invoke("incidents", "list", "--json")
+    rows = json.loads(out)
+    assert {(r["supplier"], r["invoice_period"]) for r in rows} == {("smoke", "2025-01")}
+    assert {r["invoice_no"] for r in rows} == {
+        "SMOKE-s2_mismatch_invoice",
+        "SMOKE-s1_ocr_suspect_invoice",
+    }
+    assert {r["source_file"] for r in rows} == {
+        "s2_mismatch_invoice.json",
+        "s1_ocr_suspect_invoice.json",
+    }
+    _, text, _ = invoke("incidents", "list")
+    assert "smoke SMOKE-s2_mismatch_invoice 2025-01 s2_mismatch_invoice.json" in text
+    instance = dg.DagsterInstance.from_config(str(Path(cli_env["INVOICE_HOME"]) / "dagster"))
+    (run,) = instance.get_runs()
+    assert run.tags["invoice/trigger"] == "cli"
+    assert run.tags["invoice/operator"] == "ayse"
+
+
+def test_run_refuses_a_day_that_is_not_a_partition(cli_env, monkeypatch) -> None:
+    monkeypatch.setenv("INVOICE_PARTITIONS_START", "2025-02-01")
+
+    for day in ("2025-01-31", "2999-01-01"):
+        code, _, err = invoke("run", "--date", day)
+        assert code == 2
+        assert f"not a partition: {day}" in err
+    code, _, err = invoke("run", "--date", "2025-02-03", "--to", "2025-02-01")
+    assert code == 2
+
+
+def test_alerts_list_shows_each_alert_once(cli_env) -> None:
+    from invoice_assets.domain.digest import AlertSpec
+    from invoice_assets.settings import Settings
+    from resources.alerts import AlertSink
+
+    sink = AlertSink(store=Settings.from_env().store())
+    spec = AlertSpec("CRITICAL", "S1_RATE_DRIFT", "S1 doubled", {"rate": 0.5}, day=DAY)
+    sink.raise_alert(spec)
+    sink.raise_alert(spec)
+
+    code, out, _ = invoke("alerts", "list", "--json")
+    assert code == 0
+    (alert,) = json.loads(out)
+    assert (alert["code"], alert["day"], alert["revision"]) == ("S1_RATE_DRIFT", DAY, 1)
+    code, text, _ = invoke("alerts", "list", "--date", DAY)
+    assert "S1_RATE_DRIFT" in text and "NOT delivered" in text
+    assert invoke("alerts", "list", "--date", "2025-02-04")[1].strip() == "no alerts"

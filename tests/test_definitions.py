@@ -11,6 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+import pytest
 
 from invoice_assets.definitions import build_definitions
 
@@ -52,7 +53,89 @@ def test_every_asset_is_daily_partitioned_with_a_single_run_backfill_policy(tmp_
         node = graph.get(key)
         assert isinstance(node.partitions_def, dg.DailyPartitionsDefinition)
         assert node.partitions_def.timezone == "Europe/Istanbul"
+        assert node.partitions_def.start.date().isoformat() == "2024-01-01"  # SPEC default
         assert node.backfill_policy == dg.BackfillPolicy.single_run()
+
+
+def test_the_partition_start_and_the_per_day_backfill_policy_are_settings(tmp_path: Path) -> None:
+    env = {
+        "INVOICE_HOME": str(tmp_path),
+        "INVOICE_PARTITIONS_START": "2026-11-01",
+        "INVOICE_BACKFILL_POLICY": "per_day",
+    }
+    defs = build_definitions(env)
+    graph = defs.resolve_asset_graph()
+
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.partitions_def.start.date().isoformat() == "2026-11-01"
+        assert node.backfill_policy == dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
+    job = defs.resolve_job_def("daily_invoices")
+    assert job.partitions_def is not None
+    assert job.partitions_def.get_first_partition_key() == "2026-11-01"
+
+
+def test_a_bad_partition_setting_names_its_variable(tmp_path: Path) -> None:
+    from invoice_assets.settings import SettingsError
+
+    for name, value in [
+        ("INVOICE_PARTITIONS_START", "20261101"),
+        ("INVOICE_PARTITIONS_START", "2026-02-30"),
+        ("INVOICE_BACKFILL_POLICY", "nightly"),
+    ]:
+        with pytest.raises(SettingsError, match=name):
+            build_definitions({"INVOICE_HOME": str(tmp_path), name: value})
+
+
+def test_every_check_is_evaluated_per_day_and_says_what_it_checks(tmp_path: Path) -> None:
+    graph = build_definitions({"INVOICE_HOME": str(tmp_path)}).resolve_asset_graph()
+
+    for key in graph.asset_check_keys:
+        spec = graph.get_check_spec(key)
+        assert spec.description, key
+        if spec.name == "freshness_check":  # about the latest day, not one day
+            continue
+        assert isinstance(spec.partitions_def, dg.DailyPartitionsDefinition), key
+
+
+def test_ui_launched_runs_use_the_in_process_executor(tmp_path: Path) -> None:
+    defs = build_definitions({"INVOICE_HOME": str(tmp_path)})
+    implicit = defs.resolve_implicit_global_asset_job_def()
+
+    assert implicit.executor_def.name == dg.in_process_executor.name
+    assert defs.resolve_job_def("daily_invoices").executor_def.name == "in_process"
+
+
+def test_every_stored_asset_says_its_table_and_columns(tmp_path: Path) -> None:
+    graph = build_definitions({"INVOICE_HOME": str(tmp_path)}).resolve_asset_graph()
+
+    for key in graph.get_all_asset_keys():
+        metadata = graph.get(key).metadata
+        assert str(metadata["dagster/table_name"]).startswith("invoice_store."), key
+        schema = metadata["dagster/column_schema"]
+        schema = schema.schema if hasattr(schema, "schema") else schema
+        assert {"day"} <= {c.name for c in schema.columns}, key
+
+
+def test_loading_the_location_prints_no_warning(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-W",
+            "default",
+            "-c",
+            "from invoice_assets.definitions import defs; defs.resolve_asset_graph()",
+        ],
+        cwd=REPO,
+        env={k: v for k, v in os.environ.items() if not k.startswith("INVOICE_")}
+        | {"INVOICE_HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "Warning" not in result.stderr, result.stderr
 
 
 def test_the_daily_schedule_requests_the_previous_day_at_one_in_the_morning(tmp_path: Path) -> None:

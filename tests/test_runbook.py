@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from invoice_assets.cli import main
+from invoice_assets.guard import build_guard_definitions
 from resources.store import InvoiceStore
 
 REPO = Path(__file__).resolve().parent.parent
@@ -86,6 +87,7 @@ def test_named_checks_schedules_and_sensors_exist() -> None:
     snapshot = json.loads((REPO / "tests" / "definitions_snapshot.json").read_text())
     known = {c.split(":")[1] for c in snapshot["checks"]} | set(snapshot["schedules"])
     known |= set(snapshot["sensors"]) | set(snapshot["assets"]) | set(snapshot["jobs"])
+    known |= {sensor.name for sensor in build_guard_definitions({}).sensors or []}
     named = set(
         re.findall(r"`([a-z][a-z0-9_]+(?:_expectations|_drift|_schedule|_sensor))`", RUNBOOK)
     )

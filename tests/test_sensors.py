@@ -9,18 +9,18 @@ import dagster as dg
 import pytest
 
 from invoice_assets.definitions import build_definitions, build_resources
-from invoice_assets.demo import generate_demo
+from invoice_assets.guard import run_failure_alert_sensor
 from invoice_assets.sensors import (
     check_failure_alert_sensor,
     failed_checks,
-    inbox_sensor,
     incident_alerts_sensor,
-    run_failure_alert_sensor,
     stuck_sensor,
 )
+from resources.inbox import InboxResource
 from tests.assets.helpers import store_for
-from tests.conftest import put_smoke_fixtures
+from tests.conftest import SMOKE, put_smoke_fixtures
 from tests.instance_helpers import make_stuck_run
+from tests.webhook import Receiver
 
 
 @pytest.fixture
@@ -48,23 +48,77 @@ def tick(sensor, env: dict[str, str], instance, cursor: str | None = None):
         return result, context.cursor
 
 
-def test_the_inbox_sensor_requests_new_days_once_and_again_after_a_change(env, instance) -> None:
+def _inbox_sensor(env: dict[str, str]) -> dg.SensorDefinition:
+    return build_definitions(env).resolve_sensor_def("inbox_sensor")
+
+
+def _run_day(env: dict[str, str], instance, day: str) -> None:
+    job = build_definitions(env).resolve_job_def("daily_invoices")
+    assert job.execute_in_process(partition_key=day, instance=instance).success
+
+
+def test_the_inbox_sensor_requests_changed_days_and_nothing_after_a_restart(env, instance) -> None:
     inbox = Path(env["INVOICE_HOME"]) / "inbox"
     put_smoke_fixtures(inbox, "2025-02-03")
     put_smoke_fixtures(inbox, "2025-02-04")
-    first, _ = tick(inbox_sensor, env, instance)
+    sensor = _inbox_sensor(env)
+    first, _ = tick(sensor, env, instance)
     assert sorted(r.partition_key for r in first.run_requests) == ["2025-02-03", "2025-02-04"]
+    assert all(r.tags["invoice/trigger"] == "sensor" for r in first.run_requests)
+    for day in ("2025-02-03", "2025-02-04"):
+        _run_day(env, instance, day)
 
-    second, _ = tick(inbox_sensor, env, instance, first.cursor)
-    assert second.run_requests == []
-    assert second.skip_reason is not None
+    second, _ = tick(sensor, env, instance, first.cursor)
+    restarted, _ = tick(sensor, env, instance, None)  # a lost cursor: the store says what ran
+    assert second.run_requests == [] and restarted.run_requests == []
+    assert restarted.skip_reason is not None
 
-    (inbox / "2025-02-04" / "late.json").write_bytes(
-        (inbox / "2025-02-04" / "happy_path_invoice.json").read_bytes()
-    )
-    third, _ = tick(inbox_sensor, env, instance, second.cursor)
+    folder = inbox / "2025-02-04"
+    same = (folder / "happy_path_invoice.json").read_bytes()
+    (folder / "happy_path_invoice.json").write_bytes(same)  # touched, same bytes
+    touched, _ = tick(sensor, env, instance, restarted.cursor)
+    assert touched.run_requests == []
+
+    (folder / "late.json").write_bytes(same.replace(b"SMOKE-happy", b"SMOKE-late"))
+    third, _ = tick(sensor, env, instance, touched.cursor)
     assert [r.partition_key for r in third.run_requests] == ["2025-02-04"]
     assert third.run_requests[0].run_key != first.run_requests[1].run_key
+
+
+def test_files_for_a_day_without_a_partition_wait_and_are_requested_once_it_exists(
+    env, instance
+) -> None:
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from invoice_assets.inbox_changes import scan_inbox
+    from invoice_assets.partitions import DailyLayout
+
+    now = datetime.now(ZoneInfo("Europe/Istanbul"))
+    today = now.date().isoformat()
+    inbox = Path(env["INVOICE_HOME"]) / "inbox"
+    put_smoke_fixtures(inbox, today)
+    put_smoke_fixtures(inbox, "2023-12-31")  # before the partitions start
+
+    result, _ = tick(_inbox_sensor(env), env, instance)
+
+    assert result.run_requests == []
+    assert (
+        f"{today}: 3 file(s) wait for the partition {today} to exist"
+        in result.skip_reason.skip_message
+    )
+    assert (
+        "2023-12-31: 3 file(s) before the first partition 2024-01-01"
+        in result.skip_reason.skip_message
+    )
+    later = scan_inbox(
+        InboxResource(path=str(inbox)),
+        store_for(env),
+        DailyLayout().partitions,
+        json.loads(result.cursor or "{}"),
+        now + timedelta(days=1),
+    )
+    assert list(later.requests) == [today]
 
 
 def test_a_run_without_events_for_stuck_minutes_raises_one_critical_alert(env, instance) -> None:
@@ -73,7 +127,7 @@ def test_a_run_without_events_for_stuck_minutes_raises_one_critical_alert(env, i
     store = store_for(env)
     store.ensure_schema()
 
-    _, cursor = tick(stuck_sensor, env, instance)
+    tick(stuck_sensor, env, instance)
 
     alerts = [a for a in store.alerts() if a["code"] == "STUCK_RUN"]
     assert len(alerts) == 1
@@ -81,8 +135,9 @@ def test_a_run_without_events_for_stuck_minutes_raises_one_critical_alert(env, i
     assert [r["run_id"] for r in alerts[0]["context"]["runs"]] == [stuck]
 
     before = len(store.alerts())
-    tick(stuck_sensor, env, instance, cursor)
-    assert len(store.alerts()) == before  # the cursor stops repeats
+    again, _ = tick(stuck_sensor, env, instance, None)
+    assert len(store.alerts()) == before  # one alert per stuck run, even after a restart
+    assert "suppressed: STUCK_RUN" in again.skip_message
 
 
 def test_a_queue_without_progress_raises_a_stuck_queue_alert(env, instance) -> None:
@@ -107,20 +162,89 @@ def test_a_queue_without_progress_raises_a_stuck_queue_alert(env, instance) -> N
     assert alert["context"]["current_depth"] == 1
 
 
-def test_s1_drift_after_incidents_materialise_raises_a_critical_alert(env, instance) -> None:
+def _jsonl(folder: Path, fixture: str, n: int, tag: str) -> None:
+    """``n`` copies of a smoke fixture with their own invoice numbers, in one JSONL file."""
+    record = json.loads((SMOKE / f"{fixture}.json").read_text(encoding="utf-8"))
+    lines = []
+    for i in range(n):
+        record["invoice"]["invoice_no"] = f"{tag}-{i:04d}"
+        lines.append(json.dumps(record, ensure_ascii=False))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{tag}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_a_first_day_of_data_has_no_baseline_and_raises_no_drift_alert(env, instance) -> None:
     day = "2025-03-10"
-    manifest = generate_demo(Path(env["INVOICE_HOME"]) / "inbox", [day], 60, seed=3)
-    assert manifest.expected_by_primary_flag().get("INVOICE_TOTAL_MISMATCH", 0) >= 1
-    job = build_definitions(env).resolve_job_def("daily_invoices")
-    assert job.execute_in_process(partition_key=day, instance=instance).success
+    inbox = Path(env["INVOICE_HOME"]) / "inbox"
+    _jsonl(inbox / day, "s1_ocr_suspect_invoice", 25, "S1")
+    _run_day(env, instance, day)
 
     result, _ = tick(incident_alerts_sensor, env, instance)
 
-    codes = {a["code"]: a for a in store_for(env).alerts()}
-    assert "S1_RATE_DRIFT" in codes, result
-    assert codes["S1_RATE_DRIFT"]["severity"] == "CRITICAL"
-    assert codes["S1_RATE_DRIFT"]["context"]["day"] == day
-    assert codes["S1_RATE_DRIFT"]["context"]["previous_count"] == 0
+    drift = [a for a in store_for(env).alerts() if a["code"].endswith("_DRIFT")]
+    assert drift == [], result.skip_reason
+    assert "no alert" in result.skip_reason.skip_message
+
+
+def test_s1_drift_against_a_baseline_alerts_once_across_reruns_and_restarts(
+    tmp_path: Path, sqlite_env: dict[str, str], apply_env, instance
+) -> None:
+    with Receiver() as receiver:
+        env = apply_env(sqlite_env | {"INVOICE_ALERT_WEBHOOK_URL": receiver.url})
+        inbox = Path(env["INVOICE_HOME"]) / "inbox"
+        baseline, day = "2025-03-02", "2025-03-10"
+        _jsonl(inbox / baseline, "happy_path_invoice", 25, "OK")
+        _jsonl(inbox / day, "happy_path_invoice", 15, "OK2")
+        _jsonl(inbox / day, "s1_ocr_suspect_invoice", 10, "S1")
+        _run_day(env, instance, baseline)
+        _run_day(env, instance, day)
+
+        first, cursor = tick(incident_alerts_sensor, env, instance)
+        _run_day(env, instance, day)  # a rerun of the same day, same data
+        rerun, _ = tick(incident_alerts_sensor, env, instance, cursor)
+        restarted, _ = tick(incident_alerts_sensor, env, instance, None)  # cursor lost
+
+    store = store_for(env)
+    (drift,) = [a for a in store.alerts() if a["code"] == "S1_RATE_DRIFT"]
+    assert drift["severity"] == "CRITICAL"
+    assert drift["day"] == day
+    assert drift["context"]["baseline_total"] == 25
+    s1_sent = [p for p in receiver.received if p["text"].startswith("[CRITICAL] S1_RATE_DRIFT")]
+    assert len(s1_sent) == 1
+    assert "sent: S1_RATE_DRIFT 2025-03-10" in first.skip_reason.skip_message
+    assert "suppressed: " in rerun.skip_reason.skip_message
+    assert "sent:" not in rerun.skip_reason.skip_message
+    assert "sent:" not in restarted.skip_reason.skip_message
+    (observation,) = [e for e in first.asset_events if e.partition == day]
+    assert observation.asset_key == dg.AssetKey("system_health_report")
+    assert observation.metadata["alerts_sent"].value >= 1
+
+
+def test_a_changed_value_updates_the_alert_instead_of_adding_one(env) -> None:
+    from invoice_assets.domain.digest import AlertSpec
+
+    alerts = _resources(env)["alerts"]
+    spec = AlertSpec("WARNING", "MISMATCH_RATE_DRIFT", "rate 30%", {"rate": 0.3}, day="2025-03-10")
+    first = alerts.raise_alert(spec)
+    again = alerts.raise_alert(spec)
+    changed = alerts.raise_alert(
+        AlertSpec("WARNING", "MISMATCH_RATE_DRIFT", "rate 45%", {"rate": 0.45}, day="2025-03-10")
+    )
+    other_day = alerts.raise_alert(
+        AlertSpec("WARNING", "MISMATCH_RATE_DRIFT", "rate 45%", {"rate": 0.45}, day="2025-03-11")
+    )
+
+    assert [first.outcome, again.outcome, changed.outcome, other_day.outcome] == [
+        "sent",
+        "suppressed",
+        "updated",
+        "sent",
+    ]
+    rows = store_for(env).alerts(code="MISMATCH_RATE_DRIFT")
+    assert sorted((r["day"], r["revision"], r["message"]) for r in rows) == [
+        ("2025-03-10", 2, "rate 45%"),
+        ("2025-03-11", 1, "rate 45%"),
+    ]
 
 
 def test_a_failed_run_raises_an_alert(env, instance, tmp_path: Path) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dagster as dg
 
-from invoice_assets.definitions import ASSET_MODULES, build_resources
+from invoice_assets.definitions import build_assets, build_resources
+from invoice_assets.partitions import DailyLayout
 from invoice_assets.settings import Settings
 from resources.store import InvoiceStore
 
 
-def graph_assets() -> list:
-    return list(dg.load_assets_from_modules(list(ASSET_MODULES)))
+def graph_assets() -> list[dg.AssetsDefinition]:
+    return build_assets(DailyLayout())
 
 
 def materialize_day(env: dict[str, str], day: str) -> dg.ExecuteInProcessResult:
