@@ -37,7 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from invoice_assets.domain.records import source_name
+from invoice_assets.domain.records import ItemError, source_name
 from resources import store_schema as s
 from resources.store_io import IN_CHUNK, _as_utc, _insert_frame, _integer_columns, _read_frame
 from resources.store_ops import StoreOps
@@ -94,12 +94,14 @@ def dispose_engine(url: str) -> None:
 
 @dataclass(frozen=True)
 class InboxEntry:
-    """A file found in (or copied into) the inbox for one day."""
+    """A file found in (or copied into) the inbox for one day; ``refusal`` is set for an entry
+    that must not be read (a link out of the inbox, a directory, …): it fails with that error."""
 
     file_name: str
     path: str
     sha256: str
     size_bytes: int
+    refusal: ItemError | None = None
 
 
 class InvoiceStore(StoreOps, ReportOps, dg.ConfigurableResource):

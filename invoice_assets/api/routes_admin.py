@@ -7,13 +7,13 @@ one); the operator recorded with feedback comes from the token, never from the b
 from __future__ import annotations
 
 import json
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from invoice_assets.api.errors import ApiError
+from invoice_assets.domain.days import FIRST_DAY, LAST_DAY, DayError, parse_day
 from invoice_assets.domain.feedback import (
     FeedbackError,
     feedback_stats,
@@ -47,14 +47,13 @@ def _store(request: Request) -> InvoiceStore:
 
 
 def _day(value: str | None, name: str) -> str | None:
+    """A strict ISO day in the accepted range (``domain.days``), else 400 ``invalid_date``."""
     if value is None:
         return None
     try:
-        return date.fromisoformat(value[:10]).isoformat()
-    except ValueError as exc:
-        raise ApiError(
-            400, "invalid_date", f"{name} must be YYYY-MM-DD, got {value[:40]!r}"
-        ) from exc
+        return parse_day(value, name).isoformat()
+    except DayError as exc:
+        raise ApiError(400, "invalid_date", str(exc)) from exc
 
 
 def _incident_or_404(store: InvoiceStore, incident_id: int) -> dict[str, Any]:
@@ -128,8 +127,8 @@ async def put_feedback(request: Request, incident_id: IncidentId) -> dict[str, A
 def get_feedback_stats(
     request: Request, start: str | None = None, end: str | None = None
 ) -> dict[str, Any]:
-    first = _day(start, "start") or "0001-01-01"
-    last = _day(end, "end") or "9999-12-31"
+    first = _day(start, "start") or FIRST_DAY.isoformat()
+    last = _day(end, "end") or LAST_DAY.isoformat()
     return feedback_stats(_store(request).incident_frame(first, last))
 
 
