@@ -53,19 +53,26 @@ def api_settings(settings: Settings) -> ApiSettings:
     type=click.FloatRange(0, 60),
     help="Reuse a /health/ready answer this long (0: run the checks on every request).",
 )
-def serve(host: str, port: int, readiness_cache_seconds: float) -> None:
+@click.option(
+    "--request-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 300),
+    help="A request must arrive completely within this many seconds (else 408), so slow "
+    "clients cannot hold connections.",
+)
+def serve(host: str, port: int, readiness_cache_seconds: float, request_timeout: float) -> None:
     """Serve the ops API (refuses to start on a broken config or tokens file)."""
     import dataclasses
 
-    import uvicorn
-
     from invoice_assets.api import create_app
+    from invoice_assets.api.server import serve as run_server
 
     require_thresholds()
     settings = api_settings(Settings.from_env())
     settings = dataclasses.replace(settings, readiness_cache_seconds=readiness_cache_seconds)
     app = create_app(settings)
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    run_server(app, host, port, request_timeout)
 
 
 @click.command()
