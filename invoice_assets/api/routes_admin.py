@@ -21,7 +21,7 @@ from invoice_assets.domain.feedback import (
     validate_feedback,
 )
 from invoice_assets.domain.incidents import MANUAL_RESOLVED, allowed_transition
-from invoice_assets.reports import build_health_report, build_run_summary
+from invoice_assets.reports import build_health_report
 from resources.store import InvoiceStore, utcnow
 
 
@@ -134,13 +134,15 @@ def get_feedback_stats(
 
 @router.get("/run-summary")
 def get_run_summary(request: Request, start: str, end: str | None = None) -> dict[str, Any]:
-    """The seed §6 document over inbox days [start, end] (end defaults to start)."""
+    """The seed §6 document over inbox days [start, end] (end defaults to start); served from
+    a cache until the store's next write (``api/summary_cache.py``)."""
     first = _day(start, "start")
     last = _day(end, "end") or first
     assert first is not None and last is not None
     if last < first:
         raise ApiError(400, "invalid_window", "end is before start")
-    return build_run_summary(_store(request), first, last, request.app.state.thresholds)
+    summaries = request.app.state.summaries
+    return summaries.get(_store(request), first, last, request.app.state.thresholds)
 
 
 @router.get("/system-health")
