@@ -10,6 +10,7 @@ import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from invoice_assets.api.errors import ApiError
@@ -25,7 +26,9 @@ from invoice_assets.reports import build_health_report
 from resources.store import InvoiceStore, utcnow
 
 
-def operator(request: Request) -> str:
+async def operator(request: Request) -> str:
+    """The operator of the bearer token (async: a hash and a comparison, no I/O, so it runs on
+    the event loop instead of costing a thread-pool hop on every admin request)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if not header or scheme.lower() != "bearer" or not token.strip():
@@ -132,8 +135,8 @@ def get_feedback_stats(
     return feedback_stats(_store(request).incident_frame(first, last))
 
 
-@router.get("/run-summary")
-def get_run_summary(request: Request, start: str, end: str | None = None) -> dict[str, Any]:
+@router.get("/run-summary", response_model=dict[str, Any])
+def get_run_summary(request: Request, start: str, end: str | None = None) -> JSONResponse:
     """The seed §6 document over inbox days [start, end] (end defaults to start); served from
     a cache until the store's next write (``api/summary_cache.py``)."""
     first = _day(start, "start")
@@ -142,7 +145,8 @@ def get_run_summary(request: Request, start: str, end: str | None = None) -> dic
     if last < first:
         raise ApiError(400, "invalid_window", "end is before start")
     summaries = request.app.state.summaries
-    return summaries.get(_store(request), first, last, request.app.state.thresholds)
+    document = summaries.get(_store(request), first, last, request.app.state.thresholds)
+    return JSONResponse(document)  # plain JSON values already: no jsonable_encoder walk
 
 
 @router.get("/system-health")
