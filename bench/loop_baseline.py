@@ -30,6 +30,7 @@ from invoice_assets.domain.mismatch import (
     MIN_DENOMINATOR_TL,
     VAT_BAND,
 )
+from invoice_assets.domain.validation import PLAUSIBLE_MAX
 
 if TYPE_CHECKING:
     from invoice_assets.domain.market import MarketData
@@ -157,6 +158,16 @@ def evaluate_invoice(
                     f"{dist:g} TL/kWh outside the distribution price range",
                 )
             )
+        for name, (key, unit) in PLAUSIBLE_MAX.items():
+            value, limit = _f(inv[name]), getattr(v, key)
+            if abs(value) > limit:
+                errors.append(
+                    _issue(
+                        "IMPLAUSIBLE_VALUE",
+                        name,
+                        f"{value:g} {unit} is beyond the plausible {limit:g} ({key})",
+                    )
+                )
         if evaluated and 100.0 * ratio >= v.HARD_STOP_DELTA:
             errors.append(
                 _issue(

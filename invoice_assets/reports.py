@@ -31,7 +31,15 @@ HEALTH_READ_DAYS = 31  # report days per read of a range (their windows reach 13
 def build_run_summary(
     store: InvoiceStore, first_day: str, last_day: str, t: Thresholds
 ) -> dict[str, Any]:
-    """The run summary over inbox days [first_day, last_day].
+    """The run summary over inbox days [first_day, last_day]."""
+    return run_summary_with_queue(store, first_day, last_day, t)[0]
+
+
+def run_summary_with_queue(
+    store: InvoiceStore, first_day: str, last_day: str, t: Thresholds
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The run summary and the queue facts it was judged from (``store.queue_state``), which
+    ``domain.summary.restamp`` needs to serve it again later.
 
     Counts come pre-aggregated from the database (``GROUP BY``); per invoice only the two
     latency columns (for the percentiles) and the extraction call's status code are read."""
@@ -48,7 +56,8 @@ def build_run_summary(
     )
     # Queue samples are wall-clock facts: the depth seen from the window start until now.
     queue = store.queue_state(t.Recovery.STUCK_MINUTES, since=start)
-    return run_summary(start, end, utcnow(), invoices, incidents, codes, queue, calls)
+    document = run_summary(start, end, utcnow(), invoices, incidents, codes, queue, calls)
+    return document, queue
 
 
 def _code_counts(codes: pd.Series) -> pd.DataFrame:

@@ -8,10 +8,13 @@ invoices in = ok + failed.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 import dagster as dg
 from pydantic import Field
@@ -58,14 +61,15 @@ class InboxExtractor(dg.ConfigurableResource):
         """Every invoice in one inbox file (never raises for bad content)."""
         name = source_name(path.name)
         try:
-            size = path.stat().st_size
-            if size > self.max_file_bytes:
-                digest = sha_file(path)
-                error = ItemError(
-                    "file_too_large", None, f"{size} bytes > limit {self.max_file_bytes}"
-                )
-                return [ExtractedItem(InboxItem(name, None, digest, None, error), None, None)]
-            content = path.read_bytes()
+            with open_regular(path) as handle:
+                size = os.fstat(handle.fileno()).st_size
+                if size > self.max_file_bytes:
+                    digest = _sha_handle(handle)
+                    error = ItemError(
+                        "file_too_large", None, f"{size} bytes > limit {self.max_file_bytes}"
+                    )
+                    return [ExtractedItem(InboxItem(name, None, digest, None, error), None, None)]
+                content = handle.read(self.max_file_bytes + 1)
         except OSError as exc:
             error = ItemError("unreadable_file", None, exc.strerror or str(exc))
             digest = hashlib.sha256(name.encode()).hexdigest()
@@ -84,10 +88,30 @@ class InboxExtractor(dg.ConfigurableResource):
         ]
 
 
-def sha_file(path: Path) -> str:
-    """sha256 of a file's bytes, streamed."""
+def open_regular(path: Path, follow: bool = True) -> BinaryIO:
+    """``path`` open for reading if it is a regular file, else ``OSError``: a FIFO is opened
+    without blocking and refused, a directory or device refused; ``follow=False`` refuses a final
+    symbolic link too."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _sha_handle(handle: BinaryIO) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
+    for chunk in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(chunk)
     return digest.hexdigest()
+
+
+def sha_file(path: Path, follow: bool = True) -> str:
+    """sha256 of a regular file's bytes, streamed (``OSError`` for anything else)."""
+    with open_regular(path, follow) as handle:
+        return _sha_handle(handle)

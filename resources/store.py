@@ -37,7 +37,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from invoice_assets.domain.records import source_name
+from invoice_assets.domain.records import ItemError, source_name
+from invoice_assets.domain.summary import queue_stuck
+from resources import store_marker
 from resources import store_schema as s
 from resources.store_alerts import AlertOps
 from resources.store_io import IN_CHUNK, _as_utc, _insert_frame, _integer_columns, _read_frame
@@ -65,6 +67,7 @@ def _engine(url: str) -> Engine:
                 event.listen(engine, "connect", _sqlite_pragmas)
             else:
                 engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+            store_marker.install(engine)
             _ENGINES[url] = engine
         return engine
 
@@ -95,12 +98,14 @@ def dispose_engine(url: str) -> None:
 
 @dataclass(frozen=True)
 class InboxEntry:
-    """A file found in (or copied into) the inbox for one day."""
+    """A file found in (or copied into) the inbox for one day; ``refusal`` is set for an entry
+    that must not be read (a link out of the inbox, a directory, …): it fails with that error."""
 
     file_name: str
     path: str
     sha256: str
     size_bytes: int
+    refusal: ItemError | None = None
 
 
 class InvoiceStore(StoreOps, ReportOps, AlertOps, dg.ConfigurableResource):
@@ -141,6 +146,7 @@ class InvoiceStore(StoreOps, ReportOps, AlertOps, dg.ConfigurableResource):
     def _migrate(self) -> int:
         with self.engine.begin() as conn:
             s.metadata.create_all(conn)
+            conn.execute(text(store_marker.CREATE_ROW))
             row = conn.execute(
                 select(s.store_meta.c.value).where(s.store_meta.c.key == "schema_version")
             ).scalar()
@@ -160,6 +166,12 @@ class InvoiceStore(StoreOps, ReportOps, AlertOps, dg.ConfigurableResource):
                     .values(value=str(s.SCHEMA_VERSION))
                 )
             return max(version, s.SCHEMA_VERSION)
+
+    def last_write(self) -> int | None:
+        """The store's last-write marker (``resources/store_marker.py``): it moves with every
+        committed write, in every process; None on a store that has none yet."""
+        with self.engine.connect() as conn:
+            return store_marker.read(conn)
 
     def ping_ms(self) -> float:
         """Round-trip time of ``SELECT 1`` in milliseconds (raises if the database is down)."""
@@ -368,10 +380,9 @@ class InvoiceStore(StoreOps, ReportOps, AlertOps, dg.ConfigurableResource):
                 qs = qs.where(s.queue_samples.c.at < until)
             max_depth = conn.execute(qs).scalar()
         last = _as_utc(last)
-        idle = (utcnow() - last).total_seconds() / 60.0 if last else 0.0
         return {
             "current_depth": int(depth),
             "max_depth_in_period": int(max(max_depth or 0, depth if since is None else 0)),
             "last_progress_at": last.isoformat() if last else None,
-            "stuck_detected": bool(depth > 0 and idle >= stuck_minutes),
+            "stuck_detected": queue_stuck(int(depth), last, utcnow(), stuck_minutes),
         }

@@ -21,6 +21,7 @@ from sqlalchemy import bindparam, update
 from sqlalchemy.engine import Connection
 
 from invoice_assets.domain.arrays import collector_paused
+from resources.store_marker import mark_written
 
 INSERT_CHUNK_ROWS = 20_000
 IN_CHUNK = 5_000  # values per IN (…) list: far below SQLite's 32,766 bound parameters
@@ -186,6 +187,7 @@ def _insert_frame(conn: Connection, table: Any, frame: pd.DataFrame, columns: li
     SQLite through the DB-API ``executemany`` on the transaction's own connection, with
     SQLAlchemy's bind processors (its DATETIME text format) applied column-wise where needed.
     """
+    mark_written(conn)  # the rows go through the DB-API directly, unseen by the SQL listener
     if conn.dialect.name == "postgresql":
         quote = conn.dialect.identifier_preparer.quote
         raw = conn.connection.dbapi_connection
@@ -218,6 +220,7 @@ def _update_by_key(
     PostgreSQL: COPY into a temporary table and one ``UPDATE … FROM`` (an executemany UPDATE
     is one round trip per row there); SQLite: one executemany.
     """
+    mark_written(conn)
     if conn.dialect.name == "postgresql":
         quote = conn.dialect.identifier_preparer.quote
         name, temp, cols = quote(table.name), f"{table.name}_updates", [key, *columns]

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, delete, func, insert, select
 
 from resources import store_schema as s
 from resources.store_io import _as_utc
+from resources.store_marker import quiet_write
 from resources.store_ops import _json
 
 _VALIDATION_FACTS = ("has_mismatch", "mismatch_ratio", "suspect_reason")
@@ -86,6 +87,8 @@ class ReportOps:
         at: datetime,
     ) -> None:
         with self.engine.begin() as conn:
+            if status_code < 400:  # only errors count in a report (run summary errors.by_code)
+                quiet_write(conn)
             conn.execute(
                 insert(s.request_log).values(
                     at=at,

@@ -24,18 +24,22 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import dagster as dg
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from resources.config_file import ConfigFileError, load_yaml_text, read_yaml
 
 ENV_FILE = "INVOICE_THRESHOLDS_FILE"
 ENV_PREFIX = "INVOICE_THRESHOLD__"
 DEFAULT_FILE = Path(__file__).resolve().parent.parent / "config" / "thresholds.yaml"
+EXACT_KURUS_TL = 2**53 / 100  # the largest TL amount whose kuruş a float64 holds exactly
 
 
 def _number(value: Any) -> float:
     """A real, finite number; booleans and strings are refused (a typo must not pass)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"expected a number, got {type(value).__name__} {value!r}")
+        shown = repr(value)
+        shown = shown if len(shown) <= 80 else f"{shown[:77]}..."
+        raise ValueError(f"expected a number, got {type(value).__name__} {shown}")
     if not math.isfinite(value):
         raise ValueError(f"expected a finite number, got {value!r}")
     return float(value)
@@ -105,6 +109,12 @@ class ValidationThresholds(_Section):
     HARD_STOP_DELTA: Number
     ENERGY_CROSSCHECK_TOLERANCE: Number
     DIST_TARIFF_TOLERANCE: Number
+    # Plausibility bounds (absolute values): above them a field is a validation error, so an
+    # absurd magnitude never reaches pricing (where it would overflow into CALC_BUG).
+    MAX_CONSUMPTION_KWH: Number
+    MAX_DEMAND_QTY: Number
+    MAX_DEMAND_UNIT_PRICE: Number
+    MAX_AMOUNT_TL: Number
 
 
 class QualityThresholds(_Section):
@@ -159,7 +169,8 @@ class ThresholdsError(ValueError):
 
 
 def _invariants(values: Mapping[str, Mapping[str, float]]) -> list[Violation]:
-    """I1–I10 over whatever numeric values are present (missing ones are reported as I11)."""
+    """I1–I10, I12, I13 over whatever numeric values are present (missing ones are reported as
+    I11)."""
 
     def get(section: str, key: str) -> float | None:
         value = values.get(section, {}).get(key)
@@ -215,6 +226,26 @@ def _invariants(values: Mapping[str, Mapping[str, float]]) -> list[Violation]:
         [("Health", "DB_WARN_MS"), ("Health", "DB_ERROR_MS")],
         lambda a, b: a < b,
         "need DB_WARN_MS < DB_ERROR_MS",
+    )
+    plausible = "a plausible quantity at a plausible price must be a plausible amount"
+    rule(
+        "I12",
+        [(v, "MAX_CONSUMPTION_KWH"), (v, "MAX_UNIT_PRICE"), (v, "MAX_AMOUNT_TL")],
+        lambda kwh, price, amount: kwh * price <= amount or math.isclose(kwh * price, amount),
+        f"need MAX_CONSUMPTION_KWH × MAX_UNIT_PRICE ≤ MAX_AMOUNT_TL ({plausible})",
+    )
+    rule(
+        "I12",
+        [(v, "MAX_DEMAND_QTY"), (v, "MAX_DEMAND_UNIT_PRICE"), (v, "MAX_AMOUNT_TL")],
+        lambda qty, price, amount: qty * price <= amount or math.isclose(qty * price, amount),
+        f"need MAX_DEMAND_QTY × MAX_DEMAND_UNIT_PRICE ≤ MAX_AMOUNT_TL ({plausible})",
+    )
+    rule(
+        "I13",
+        [(v, "MAX_AMOUNT_TL")],
+        lambda amount: amount <= EXACT_KURUS_TL,
+        f"must be ≤ {EXACT_KURUS_TL:.6g} TL (2**53 kuruş: larger amounts are not exact in "
+        "a float64, and every sum of plausible amounts must stay finite)",
     )
     return out
 
@@ -302,9 +333,9 @@ def _env_overrides(
             problems.append(Violation("I11", (name,), "names no known section and key"))
             continue
         try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError:
-            value = text
+            value = load_yaml_text(text)
+        except ConfigFileError:
+            value = text  # reported by validation as "expected a number, got str"
         body = out.setdefault(section, {})
         if isinstance(body, dict):
             body[key] = value
@@ -331,14 +362,10 @@ def check_thresholds(
     env = os.environ if env is None else env
     file = Path(path) if path is not None else thresholds_path(env)
     source = str(file)
-    try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except OSError as exc:
-        return None, [Violation("file", (source,), f"cannot read: {exc.strerror or exc}")], source
-    except UnicodeDecodeError as exc:
-        return None, [Violation("file", (source,), f"cannot read: not UTF-8 ({exc})")], source
-    except yaml.YAMLError as exc:
-        return None, [Violation("file", (source,), f"not valid YAML: {exc}")], source
+    try:  # bounded: a regular file, its size and its nesting (``resources/config_file.py``)
+        raw = read_yaml(file)
+    except ConfigFileError as exc:
+        return None, [Violation("file", (source,), str(exc))], source
     if not isinstance(raw, dict):
         return (
             None,

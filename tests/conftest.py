@@ -85,6 +85,22 @@ def apply_env(monkeypatch: pytest.MonkeyPatch):
     return apply
 
 
+@pytest.fixture
+def cli_env(tmp_path: Path, apply_env) -> dict[str, str]:
+    """A throwaway INVOICE_HOME for ``invoice-ops`` run through ``invoke``."""
+    return apply_env({"INVOICE_HOME": str(tmp_path / "home")})
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    """``invoice-ops ARGS`` through click's runner: (exit code, stdout, stderr)."""
+    from click.testing import CliRunner
+
+    from invoice_assets.cli import main
+
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
 def set_product_env(mp: pytest.MonkeyPatch, values: dict[str, str]) -> None:
     """Replace every INVOICE_* and OPENAI_* variable of os.environ by ``values`` (through ``mp``,
     which restores them)."""

@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from invoice_assets.cli import main
 from invoice_assets.domain.summary import schema_errors
-from tests.conftest import SMOKE
+from tests.conftest import SMOKE, invoke
 
 DAY = "2025-02-03"
-
-
-@pytest.fixture
-def cli_env(tmp_path: Path, apply_env) -> dict[str, str]:
-    return apply_env({"INVOICE_HOME": str(tmp_path / "home")})
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_validate_config_passes_on_the_shipped_config(cli_env) -> None:
@@ -134,7 +121,7 @@ def test_status_answers_the_five_questions_on_one_screen(cli_env) -> None:
     assert "failed runs (last 1): 0" in lines[0]
 
 
-def test_health_exits_zero_when_ready_and_one_on_a_broken_config(
+def test_health_exits_zero_when_ready_and_two_on_a_broken_config(
     cli_env,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -142,10 +129,12 @@ def test_health_exits_zero_when_ready_and_one_on_a_broken_config(
     assert code == 0
     assert json.loads(out)["status"] == "ready"
 
+    # an invalid configuration is exit 2 for every command (README), health included
     monkeypatch.setenv("INVOICE_THRESHOLD__HEALTH__DB_ERROR_MS", "50")
-    code, out, _ = invoke("health")
-    assert code == 1
+    code, out, err = invoke("health")
+    assert code == 2
     assert "NOT READY" in out
+    assert "Health.DB_ERROR_MS" in err
 
 
 def test_token_prints_a_hash_that_the_api_accepts(cli_env) -> None:
@@ -158,6 +147,8 @@ def test_token_prints_a_hash_that_the_api_accepts(cli_env) -> None:
 
 
 def test_incidents_name_their_invoice_and_runs_name_their_trigger(cli_env) -> None:
+    from pathlib import Path
+
     import dagster as dg
 
     files = [str(p) for p in sorted(SMOKE.glob("*_invoice.json"))]
@@ -189,7 +180,7 @@ def test_run_refuses_a_day_that_is_not_a_partition(cli_env, monkeypatch) -> None
     for day in ("2025-01-31", "2999-01-01"):
         code, _, err = invoke("run", "--date", day)
         assert code == 2
-        assert f"not a partition: {day}" in err
+        assert f"--date {day} is not a partition: days run from 2025-02-01" in err
     code, _, err = invoke("run", "--date", "2025-02-03", "--to", "2025-02-01")
     assert code == 2
 

@@ -13,6 +13,7 @@ from invoice_assets.api.errors import install_error_handlers
 from invoice_assets.api.routes_admin import router as admin_router
 from invoice_assets.api.routes_health import router as health_router
 from invoice_assets.api.settings import ApiSettings
+from invoice_assets.api.summary_cache import SummaryCache
 from invoice_assets.readiness import ReadinessCache, readiness
 from resources.store import utcnow
 from resources.thresholds import load_thresholds
@@ -59,6 +60,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.state.settings = settings
     app.state.thresholds = load_thresholds(env=settings.env)
     app.state.stats = RequestStats()
+    app.state.summaries = SummaryCache()
     app.state.readiness = ReadinessCache(
         lambda: readiness(
             settings.store,

@@ -7,13 +7,14 @@ one); the operator recorded with feedback comes from the token, never from the b
 from __future__ import annotations
 
 import json
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from invoice_assets.api.errors import ApiError
+from invoice_assets.domain.days import FIRST_DAY, LAST_DAY, DayError, parse_day
 from invoice_assets.domain.feedback import (
     FeedbackError,
     feedback_stats,
@@ -21,11 +22,13 @@ from invoice_assets.domain.feedback import (
     validate_feedback,
 )
 from invoice_assets.domain.incidents import MANUAL_RESOLVED, allowed_transition
-from invoice_assets.reports import build_health_report, build_run_summary
+from invoice_assets.reports import build_health_report
 from resources.store import InvoiceStore, utcnow
 
 
-def operator(request: Request) -> str:
+async def operator(request: Request) -> str:
+    """The operator of the bearer token (async: a hash and a comparison, no I/O, so it runs on
+    the event loop instead of costing a thread-pool hop on every admin request)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if not header or scheme.lower() != "bearer" or not token.strip():
@@ -47,14 +50,13 @@ def _store(request: Request) -> InvoiceStore:
 
 
 def _day(value: str | None, name: str) -> str | None:
+    """A strict ISO day in the accepted range (``domain.days``), else 400 ``invalid_date``."""
     if value is None:
         return None
     try:
-        return date.fromisoformat(value[:10]).isoformat()
-    except ValueError as exc:
-        raise ApiError(
-            400, "invalid_date", f"{name} must be YYYY-MM-DD, got {value[:40]!r}"
-        ) from exc
+        return parse_day(value, name).isoformat()
+    except DayError as exc:
+        raise ApiError(400, "invalid_date", str(exc)) from exc
 
 
 def _incident_or_404(store: InvoiceStore, incident_id: int) -> dict[str, Any]:
@@ -128,20 +130,23 @@ async def put_feedback(request: Request, incident_id: IncidentId) -> dict[str, A
 def get_feedback_stats(
     request: Request, start: str | None = None, end: str | None = None
 ) -> dict[str, Any]:
-    first = _day(start, "start") or "0001-01-01"
-    last = _day(end, "end") or "9999-12-31"
+    first = _day(start, "start") or FIRST_DAY.isoformat()
+    last = _day(end, "end") or LAST_DAY.isoformat()
     return feedback_stats(_store(request).incident_frame(first, last))
 
 
-@router.get("/run-summary")
-def get_run_summary(request: Request, start: str, end: str | None = None) -> dict[str, Any]:
-    """The seed §6 document over inbox days [start, end] (end defaults to start)."""
+@router.get("/run-summary", response_model=dict[str, Any])
+def get_run_summary(request: Request, start: str, end: str | None = None) -> JSONResponse:
+    """The seed §6 document over inbox days [start, end] (end defaults to start); served from
+    a cache until the store's next write (``api/summary_cache.py``)."""
     first = _day(start, "start")
     last = _day(end, "end") or first
     assert first is not None and last is not None
     if last < first:
         raise ApiError(400, "invalid_window", "end is before start")
-    return build_run_summary(_store(request), first, last, request.app.state.thresholds)
+    summaries = request.app.state.summaries
+    document = summaries.get(_store(request), first, last, request.app.state.thresholds)
+    return JSONResponse(document)  # plain JSON values already: no jsonable_encoder walk
 
 
 @router.get("/system-health")

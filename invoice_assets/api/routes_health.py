@@ -51,6 +51,13 @@ def metrics(request: Request) -> PlainTextResponse:
     if last is not None:
         for name, check in last.checks.items():
             out.append(_line("invoice_check_ok", int(check.status != "error"), check=name))
+    summaries = request.app.state.summaries
+    out += [
+        "# HELP invoice_run_summary_cache_total Run summaries served from the cache or computed.",
+        "# TYPE invoice_run_summary_cache_total counter",
+        _line("invoice_run_summary_cache_total", summaries.hits, result="hit"),
+        _line("invoice_run_summary_cache_total", summaries.misses, result="miss"),
+    ]
     stats = request.app.state.stats
     out += [
         "# HELP invoice_http_requests_total Requests served.",

@@ -18,8 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
+from resources.config_file import ConfigFileError, read_yaml
 from resources.store import InvoiceStore
 
 
@@ -40,11 +39,16 @@ def load_operators(path: Path | None) -> dict[str, str]:
     if path is None:
         return {}
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise SettingsError(f"cannot read tokens file {path}: {exc}") from exc
+        raw = read_yaml(path) or {}
+    except ConfigFileError as exc:
+        raise SettingsError(f"tokens file {path}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise SettingsError(f"tokens file {path}: expected a mapping with `operators:`")
+    entries = raw.get("operators") or []
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise SettingsError(f"tokens file {path}: `operators` must be a list of mappings")
     operators: dict[str, str] = {}
-    for entry in raw.get("operators") or []:
+    for entry in entries:
         name, digest = entry.get("name"), str(entry.get("token_sha256", "")).lower()
         if not name or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
             raise SettingsError(f"tokens file {path}: each operator needs name and token_sha256")

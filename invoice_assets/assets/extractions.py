@@ -23,7 +23,7 @@ from invoice_assets.domain.records import InboxItem, ItemError, mark_duplicates,
 from invoice_assets.stage import md_counts
 from resources import store_schema as s
 from resources.extractor import ExtractedItem, InboxExtractor
-from resources.inbox import InboxResource
+from resources.inbox import InboxResource, extract_entry
 from resources.openai_extractor import ExtractionCache, OpenAIExtractor
 from resources.store import InboxEntry, InvoiceStore, utcnow
 
@@ -38,6 +38,8 @@ def _documents(
     previous = queue.set_index("file_name") if len(queue) else None
     docs, out = [], {}
     for entry in entries:
+        if entry.refusal is not None:  # never opened (links out of the inbox, FIFOs, …)
+            continue
         content = Path(entry.path).read_bytes()
         if sniff_kind(content) not in ("pdf", "image"):
             continue
@@ -107,7 +109,7 @@ class _Day:
                 outcomes: list[ExtractedItem] = []
                 for entry in batch:
                     found = self.documents.get(entry.file_name)
-                    outcomes.extend(found or extractor.extract_file(Path(entry.path)))
+                    outcomes.extend(found or extract_entry(entry, extractor))
                 invoices, lines = items_to_frames(
                     mark_duplicates([o.item for o in outcomes], self.seen)
                 )

@@ -2,7 +2,8 @@
 
 Output goes through ``emit`` (text, or JSON with ``--json``), progress and errors go to stderr.
 Exit codes: ``EXIT_OK`` 0 success, ``EXIT_FAIL`` 1 the thing checked is not OK, ``EXIT_INVALID``
-2 invalid input or configuration. ``parse_day`` and ``require_thresholds`` turn a bad date or a
+2 invalid input or configuration. ``parse_day`` (a strict ISO day, ``domain/days.py``),
+``partition_day`` (a day the partitions hold) and ``require_thresholds`` turn a bad date or a
 broken thresholds file into that exit 2.
 
 Not for: commands (``invoice_assets/commands/*``) or the group (``invoice_assets/cli.py``).
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -52,14 +53,18 @@ def yesterday() -> str:
     return (datetime.now(ZoneInfo(TIMEZONE)).date() - timedelta(days=1)).isoformat()
 
 
-def parse_day(value: str | None) -> str:
-    """An ISO day (yesterday in Istanbul when None), or exit 2 on anything else."""
+def parse_day(value: str | None, name: str = "--date") -> str:
+    """A strict ISO day in the accepted range (``domain.days``; yesterday in Istanbul when None),
+    or exit 2 with the reason on stderr."""
+    from invoice_assets.domain.days import DayError
+    from invoice_assets.domain.days import parse_day as strict_day
+
     if value is None:
         return yesterday()
     try:
-        return date.fromisoformat(value).isoformat()
-    except ValueError:
-        fail(f"not a date (YYYY-MM-DD): {value!r}")
+        return strict_day(value, name).isoformat()
+    except DayError as exc:
+        fail(str(exc))
         raise  # unreachable
 
 
@@ -89,14 +94,21 @@ def require_settings() -> Settings:
     return settings
 
 
-def require_partitions(settings: Settings, days: list[str]) -> None:
-    """Exit 2 when a day is not a partition: before INVOICE_PARTITIONS_START, or not over yet."""
-    missing = settings.layout().missing(days)
-    if missing:
-        fail(
-            f"not a partition: {', '.join(missing[:5])}{' …' if len(missing) > 5 else ''} "
-            f"(partitions run from {settings.partitions_start} to yesterday, Istanbul time)"
-        )
+def partition_day(value: str | None, name: str = "--date", *, arrival: bool = False) -> str:
+    """``parse_day``, and the day must be a daily partition, else exit 2 with the range.
+
+    A partition exists once its day has ended (the first is ``INVOICE_PARTITIONS_START``, the
+    last is yesterday in Istanbul). ``arrival``: the day files arrive on, which may also be today
+    (``ingest``; the day is run once it has ended)."""
+    day = parse_day(value, name)
+    partitions = require_settings().layout().partitions
+    first = partitions.get_first_partition_key()
+    today = datetime.now(ZoneInfo(TIMEZONE)).date().isoformat()
+    last = today if arrival else (partitions.get_last_partition_key() or "")
+    if first is None or not first <= day <= last:
+        what = "an inbox day" if arrival else "a partition"
+        fail(f"{name} {day} is not {what}: days run from {first} to {last} (Istanbul time)")
+    return day
 
 
 def require_thresholds() -> Thresholds:

@@ -47,7 +47,7 @@ def incidents_list(
     store = Settings.from_env().store()
     store.ensure_schema()
     rows = store.list_incidents(
-        severity=severity, status=status, day=parse_day(day) if day else None, limit=limit
+        severity=severity, status=status, day=None if day is None else parse_day(day), limit=limit
     )
     emit(rows, as_json, "\n".join(_incident_line(r) for r in rows) or "no incidents")
 

@@ -11,6 +11,7 @@ smoke (``commands/service.py``), or the group they are registered on (``invoice_
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,8 @@ from invoice_assets.commands.common import (
     emit,
     fail,
     parse_day,
+    partition_day,
     progress,
-    require_partitions,
     require_settings,
     require_thresholds,
 )
@@ -70,9 +71,9 @@ def demo(days: int, invoices_per_day: int, seed: int, end_date: str | None, as_j
 
     t = require_thresholds()
     settings = require_settings()
-    last = date.fromisoformat(parse_day(end_date))
+    last = date.fromisoformat(partition_day(end_date, "--end-date"))
     window = [(last - timedelta(days=days - 1 - i)).isoformat() for i in range(days)]
-    require_partitions(settings, window)
+    partition_day(window[0], "the first demo day (--end-date minus --days)")
     progress(f"generating {days} day(s) × {invoices_per_day} invoices into {settings.inbox}")
     manifest = generate_demo(settings.inbox, window, invoices_per_day, seed=seed)
     outcomes = materialise(
@@ -124,10 +125,11 @@ def run(first: str, last: str | None, operator: str | None) -> None:
     require_thresholds()
     settings = require_settings()
     try:
-        days = day_range(parse_day(first), parse_day(last or first))
+        days = day_range(
+            partition_day(first, "--date"), partition_day(first if last is None else last, "--to")
+        )
     except ValueError as exc:
         fail(str(exc))
-    require_partitions(settings, days)
     outcomes = materialise(
         days,
         instance_for(settings),
@@ -142,24 +144,39 @@ def run(first: str, last: str | None, operator: str | None) -> None:
 
 
 @click.command()
-@click.option("--date", "day", required=True, help="Inbox day the files arrived.")
+@click.option("--date", "day", required=True, help="Inbox day the files arrived (up to today).")
+@click.option("--replace", is_flag=True, help="Replace a different file of the same name.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-def ingest(day: str, files: tuple[str, ...]) -> None:
-    """Copy invoice files into the inbox for a day and register them in the queue."""
-    from resources.inbox import InboxResource
+def ingest(day: str, replace: bool, files: tuple[str, ...]) -> None:
+    """Copy invoice files into the inbox for a day and register them in the queue.
 
+    All or none: a day outside the partitions, a special or hidden file, a file over the
+    extraction size limit, two different files of one name, or a different file already in the
+    day under that name (without --replace) exits 2 with nothing copied. A file already there
+    with the same bytes is left as is.
+    """
+    from invoice_assets.domain.records import source_name
+    from resources.extractor import InboxExtractor
+    from resources.inbox import InboxResource
+    from resources.inbox_ingest import IngestError
+
+    day = partition_day(day, "--date", arrival=True)
     settings = Settings.from_env()
     inbox = InboxResource(path=str(settings.inbox))
-    day = parse_day(day)
-    paths = inbox.ingest(day, [Path(f) for f in files])
+    limit = InboxExtractor().max_file_bytes  # the limit extraction applies to the same files
+    try:
+        done = inbox.ingest(day, [Path(f) for f in files], limit, replace=replace)
+    except IngestError as exc:
+        fail(str(exc))
     store = settings.store()
     store.ensure_schema()
-    from invoice_assets.domain.records import source_name
-
-    names = {source_name(p.name) for p in paths}
+    names = {source_name(path.name) for path, _ in done}
     changed = store.register_inbox(day, [e for e in inbox.list_files(day) if e.file_name in names])
+    actions = Counter(action for _, action in done)
+    detail = ", ".join(f"{n} {action}" for action, n in sorted(actions.items()))
     click.echo(
-        f"ingested {len(paths)} file(s) into {inbox.day_dir(day)} ({changed} new or changed)"
+        f"ingested {len(done)} file(s) into {inbox.day_dir(day)} ({detail}; "
+        f"{changed} new or changed in the queue)"
     )
 
 
@@ -195,8 +212,10 @@ def summary(day: str | None, start: str | None, end: str | None, as_json: bool) 
     from invoice_assets.reports import build_run_summary
 
     t = require_thresholds()
-    first = parse_day(start or day)
-    last = parse_day(end or start or day)
+    first = parse_day(day if start is None else start, "--date" if start is None else "--start")
+    last = first if end is None else parse_day(end, "--end")
+    if last < first:
+        fail(f"--end {last} is before --start {first}")
     store = Settings.from_env().store()
     store.ensure_schema()
     document = build_run_summary(store, first, last, t)

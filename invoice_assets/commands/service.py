@@ -16,6 +16,7 @@ import click
 
 from invoice_assets.commands.common import (
     EXIT_FAIL,
+    EXIT_INVALID,
     EXIT_OK,
     emit,
     fail,
@@ -52,35 +53,45 @@ def api_settings(settings: Settings) -> ApiSettings:
     type=click.FloatRange(0, 60),
     help="Reuse a /health/ready answer this long (0: run the checks on every request).",
 )
-def serve(host: str, port: int, readiness_cache_seconds: float) -> None:
+@click.option(
+    "--request-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 300),
+    help="A request must arrive completely within this many seconds (else 408), so slow "
+    "clients cannot hold connections.",
+)
+def serve(host: str, port: int, readiness_cache_seconds: float, request_timeout: float) -> None:
     """Serve the ops API (refuses to start on a broken config or tokens file)."""
     import dataclasses
 
-    import uvicorn
-
     from invoice_assets.api import create_app
+    from invoice_assets.api.server import serve as run_server
 
     require_thresholds()
     settings = api_settings(Settings.from_env())
     settings = dataclasses.replace(settings, readiness_cache_seconds=readiness_cache_seconds)
     app = create_app(settings)
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    run_server(app, host, port, request_timeout)
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--timeout", default=2.0, show_default=True, type=float, help="Per check, seconds.")
 def health(as_json: bool, timeout: float) -> None:
-    """Readiness as /health/ready computes it; exit 0 ready, 1 not ready."""
+    """Readiness as /health/ready computes it; exit 0 ready, 1 not ready, 2 config invalid."""
     from invoice_assets.readiness import readiness
     from resources.thresholds import check_thresholds
 
     settings = Settings.from_env()
-    model, _, _ = check_thresholds()
-    if model is None:
+    model, violations, source = check_thresholds()
+    if model is None:  # invalid configuration: exit 2, as every command (not 1, "not ready")
+        for violation in violations:
+            click.echo(f"  {violation}", err=True)
         report = {"status": "not_ready", "failing_checks": ["config"], "checks": {}}
-        emit(report, as_json, "NOT READY: config invalid (run invoice-ops validate-config)")
-        sys.exit(EXIT_FAIL)
+        text = f"NOT READY: config invalid in {source} (see invoice-ops validate-config)"
+        emit(report, as_json, text)
+        sys.exit(EXIT_INVALID)
     store = settings.store()
     try:
         store.ensure_schema()

@@ -21,6 +21,9 @@ ACTIONS = frozenset(
     {"VERIFIED_OCR", "VERIFIED_LOGIC", "ACCEPTED_ROUNDING", "ESCALATED", "NO_ACTION_REQUIRED"}
 )
 MAX_ROOT_CAUSE = 200
+# Ten years: a longer resolution time is a wrong unit or a made-up number, and the bound keeps the
+# value an exact float that every statistic (means per action class) can add up.
+MAX_RESOLUTION_SECONDS = 10 * 366 * 24 * 3600
 FIELDS = frozenset(
     {"action_taken", "was_hint_correct", "actual_root_cause", "resolution_time_seconds"}
 )
@@ -85,9 +88,12 @@ def validate_feedback(body: Any) -> Feedback:
         isinstance(seconds, bool)
         or not isinstance(seconds, int | float)
         or not _finite(seconds)
-        or seconds < 0
+        or not 0 <= seconds <= MAX_RESOLUTION_SECONDS
     ):
-        raise FeedbackError("invalid_feedback_data", "resolution_time_seconds must be a number ≥ 0")
+        raise FeedbackError(
+            "invalid_feedback_data",
+            f"resolution_time_seconds must be a number in [0, {MAX_RESOLUTION_SECONDS}] (10 years)",
+        )
     return Feedback(action, correct, cause, None if seconds is None else float(seconds))
 
 

@@ -23,12 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from invoice_assets.domain.arrays import collector_paused
 
-NUMERIC_FIELDS: tuple[str, ...] = (
-    "consumption_kwh",
-    "current_active_unit_price_tl_per_kwh",
-    "distribution_unit_price_tl_per_kwh",
-    "demand_qty",
-    "demand_unit_price_tl_per_unit",
+AMOUNT_FIELDS: tuple[str, ...] = (  # the money fields, in TL
     "invoice_total_with_vat_tl",
     "energy_total_tl",
     "distribution_total_tl",
@@ -36,6 +31,14 @@ NUMERIC_FIELDS: tuple[str, ...] = (
     "vat_tl",
     "yek_amount_tl",
     "payable_tl",
+)
+NUMERIC_FIELDS: tuple[str, ...] = (
+    "consumption_kwh",
+    "current_active_unit_price_tl_per_kwh",
+    "distribution_unit_price_tl_per_kwh",
+    "demand_qty",
+    "demand_unit_price_tl_per_unit",
+    *AMOUNT_FIELDS,
 )
 META_FIELDS: tuple[str, ...] = (
     "invoice_no",
@@ -136,6 +139,25 @@ class ItemError:
     code: str
     field: str | None
     message: str
+
+
+# Entries of an inbox day folder that are not an invoice file to read (``resources/inbox.py``
+# decides which): each still becomes one failed item with its code, so invoices in = ok + failed
+# holds for them too. A link is followed only to a regular file inside the inbox.
+INBOX_ENTRY_ERRORS: dict[str, str] = {
+    "hidden_file": "a hidden entry (its name starts with '.') is not read as an invoice",
+    "directory": "a directory in a day folder is not an invoice file",
+    "special_file": "a FIFO, socket or device is not an invoice file",
+    "symlink_dangling": "a link whose target does not exist",
+    "symlink_outside_inbox": "a link to a file outside the inbox is never followed",
+    "unreadable_file": "the file cannot be read",
+}
+
+
+def inbox_entry_error(code: str, detail: str = "") -> ItemError:
+    """The failure of an inbox entry that is not read (a code of ``INBOX_ENTRY_ERRORS``)."""
+    message = INBOX_ENTRY_ERRORS[code]
+    return ItemError(code, None, f"{message}: {detail}" if detail else message)
 
 
 @dataclass(frozen=True)

@@ -150,6 +150,34 @@ def run_summary(
     }
 
 
+def queue_stuck(
+    depth: int, last_progress: datetime | None, now: datetime, stuck_minutes: float
+) -> bool:
+    """The queue is stuck when files wait and none moved for ``stuck_minutes``."""
+    idle = (now - last_progress).total_seconds() / 60.0 if last_progress else 0.0
+    return bool(depth > 0 and idle >= stuck_minutes)
+
+
+def restamp(
+    summary: dict[str, Any], queue: dict[str, Any], now: datetime, stuck_minutes: float
+) -> dict[str, Any]:
+    """A summary computed earlier, as of ``now``: what changes with time alone and not with a
+    write to the store (``generated_at``, whether the waiting queue became stuck) is re-judged
+    from ``queue`` (``current_depth`` and ``last_progress_at`` as the store reported them)."""
+    last = queue.get("last_progress_at")
+    stuck = queue_stuck(
+        int(queue.get("current_depth", 0)),
+        datetime.fromisoformat(last) if last else None,
+        now,
+        stuck_minutes,
+    )
+    return {
+        **summary,
+        "generated_at": _iso(now),
+        "queue": {**summary["queue"], "stuck_detected": stuck},
+    }
+
+
 def run_summary_schema() -> dict[str, Any]:
     """The seed's normative JSON schema."""
     text = resources.files(__package__).joinpath("run_summary.schema.json").read_text("utf-8")

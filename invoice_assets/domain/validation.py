@@ -1,5 +1,10 @@
 """Validation (SPEC §5.1): errors stop pricing, warnings do not.
 
+Beyond the SPEC's rules, fields whose absolute value passes its plausibility bound
+(``PLAUSIBLE_MAX``: Validation.MAX_CONSUMPTION_KWH, MAX_DEMAND_QTY, MAX_DEMAND_UNIT_PRICE,
+MAX_AMOUNT_TL) are errors ``IMPLAUSIBLE_VALUE``, so the invoice gets VALIDATION_FAILED and is not
+priced; CALC_BUG stays reserved for pricing breaking on plausible input.
+
 ``validate_invoices`` returns one row per invoice (readiness and the facts quality scoring needs)
 and a long frame of issues ``(row, kind, code, field, message)``; ``issues_by_invoice`` folds the
 long frame into the ``errors[]`` / ``warnings[]`` lists stored per invoice.
@@ -15,13 +20,22 @@ import numpy as np
 import pandas as pd
 
 from invoice_assets.domain.arrays import columns_frame
-from invoice_assets.domain.records import KEY_FIELDS
+from invoice_assets.domain.records import AMOUNT_FIELDS, KEY_FIELDS
 
 if TYPE_CHECKING:
     from resources.thresholds import Thresholds
 
 ISSUE_COLUMNS = ("row", "kind", "code", "field", "message")
 HARD_STOP = "TOTAL_HARD_STOP"
+IMPLAUSIBLE = "IMPLAUSIBLE_VALUE"
+# field → (Validation threshold bounding its absolute value, unit shown in the message); the unit
+# prices have their own ranges (MIN/MAX_UNIT_PRICE, MIN/MAX_DIST_PRICE).
+PLAUSIBLE_MAX: dict[str, tuple[str, str]] = {
+    "consumption_kwh": ("MAX_CONSUMPTION_KWH", "kWh"),
+    "demand_qty": ("MAX_DEMAND_QTY", "demand units"),
+    "demand_unit_price_tl_per_unit": ("MAX_DEMAND_UNIT_PRICE", "TL per demand unit"),
+    **{name: ("MAX_AMOUNT_TL", "TL") for name in AMOUNT_FIELDS},
+}
 UNIT_PRICE = "current_active_unit_price_tl_per_kwh"
 DIST_PRICE = "distribution_unit_price_tl_per_kwh"
 TOTAL = "invoice_total_with_vat_tl"
@@ -139,6 +153,18 @@ def validate_invoices(
             DIST_PRICE,
             _Fmt(dist, "{v:g} TL/kWh outside the distribution price range"),
         )
+
+        # Absurd magnitudes (1e308 kWh) are bad input, not a pricing bug: an error here keeps
+        # them out of pricing, where they would overflow into CALC_BUG.
+        for name, (key, unit) in PLAUSIBLE_MAX.items():
+            limit = getattr(v, key)
+            add(
+                (invoices[name].abs() > limit).to_numpy(),
+                "error",
+                IMPLAUSIBLE,
+                name,
+                _Fmt(invoices[name], f"{{v:g}} {unit} is beyond the plausible {limit:g} ({key})"),
+            )
 
         hard_stop = (100.0 * mismatch["mismatch_ratio"] >= v.HARD_STOP_DELTA).to_numpy()
         add(

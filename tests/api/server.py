@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -38,7 +38,9 @@ def write_tokens(path: Path) -> Path:
 
 
 @contextmanager
-def running_server(env: dict[str, str], log: Path, cache_seconds: float = 0.0) -> Iterator[str]:
+def running_server(
+    env: dict[str, str], log: Path, cache_seconds: float = 0.0, args: Sequence[str] = ()
+) -> Iterator[str]:
     """The base URL of a served API; the process is stopped afterwards."""
     port = free_port()
     full = {k: v for k, v in os.environ.items() if not k.startswith(("INVOICE_", "OPENAI_"))}
@@ -54,6 +56,7 @@ def running_server(env: dict[str, str], log: Path, cache_seconds: float = 0.0) -
                 str(port),
                 "--readiness-cache-seconds",
                 str(cache_seconds),
+                *args,
             ],
             cwd=REPO,
             env=full,
@@ -78,3 +81,31 @@ def running_server(env: dict[str, str], log: Path, cache_seconds: float = 0.0) -
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@contextmanager
+def smoke_day_server(
+    backend: str, root: Path, day: str, args: Sequence[str] = ()
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """A served API over a store (``backend``: sqlite, or a throwaway PostgreSQL database)
+    holding ``day`` materialised from the smoke fixtures and a truncated file; (base URL, env)."""
+    import contextlib
+
+    import pytest
+
+    from tests.assets.helpers import materialize_day
+    from tests.conftest import put_smoke_fixtures, set_product_env, throwaway_database
+
+    env = {
+        "INVOICE_HOME": str(root / "home"),
+        "INVOICE_OPS_TOKENS_FILE": str(write_tokens(root / "tokens.yaml")),
+    }
+    with contextlib.ExitStack() as stack:
+        if backend == "postgresql":
+            env["INVOICE_DB_URL"] = stack.enter_context(throwaway_database())
+        put_smoke_fixtures(root / "home" / "inbox", day, broken=True)
+        with pytest.MonkeyPatch.context() as mp:
+            set_product_env(mp, env)
+            assert materialize_day(env, day).success
+        with running_server(env, root / "server.log", args=args) as base:
+            yield base, env

@@ -10,7 +10,6 @@ verbatim.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -22,9 +21,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from resources import store_schema as s
-from tests.api.server import TOKEN, running_server, write_tokens
-from tests.assets.helpers import materialize_day, store_for
-from tests.conftest import put_smoke_fixtures, set_product_env, throwaway_database
+from tests.api.server import TOKEN, smoke_day_server
+from tests.assets.helpers import store_for
 
 DAY = "2025-02-03"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -59,7 +57,26 @@ FEEDBACK_ACTIONS = (
     "ESCALATED",
     "NO_ACTION_REQUIRED",
 )
-HUGE = (2**31, 2**63 - 1, 2**63, 2**64, 10**30, 10**400, -(2**63) - 1)
+HUGE = (2**31, 2**63 - 1, 2**63, 2**64, 2**70, 10**30, 10**400, -(2**63) - 1)
+# Days at and past the ends of the calendar and of the accepted range, and near-days that a
+# prefix read (value[:10]) or a lenient parser would take for one (all once answered 200 or 500).
+DAYS = (
+    "0001-01-01",
+    "9999-12-31",
+    "2000-01-01",
+    "2999-12-31",
+    "1999-12-31",
+    "3000-01-01",
+    "2025-03-10garbage",
+    "2025-03-10' OR '1'='1",
+    "20250310",
+    "2025-02-29",
+    "2024-02-29",
+    "２０２５-03-10",
+    "٢٠٢٥-٠٣-١٠",
+    "2025-03-10T00:00:00",
+    "2025-W10-1",
+)
 
 texts = st.one_of(st.text(max_size=40), st.sampled_from(INJECTIONS))
 numbers = st.one_of(
@@ -102,7 +119,7 @@ def _schema_values(schema: dict[str, Any], components: dict[str, Any]) -> st.Sea
             },
         )
     elif kind == "string":
-        valid = st.one_of(st.sampled_from([DAY, "2025-01-01", "2026-12-31"]), texts)
+        valid = st.one_of(st.sampled_from([DAY, "2025-01-01", "2026-12-31", *DAYS]), texts)
     elif kind == "null":
         return st.none()
     else:
@@ -176,6 +193,11 @@ def _fuzz_operation(
     @example(incident_id=2**63, query={}, body=None)
     @example(incident_id=10**30, query={}, body=None)
     @example(incident_id=-1, query={"limit": "0", "date": "\x00"}, body=None)
+    @example(incident_id=open_id, query={"start": "9999-12-31"}, body=None)
+    @example(incident_id=open_id, query={"start": "0001-01-01", "end": "9999-12-31"}, body=None)
+    @example(incident_id=open_id, query={"date": "0001-01-01"}, body=None)
+    @example(incident_id=open_id, query={"date": "9999-12-31"}, body=None)
+    @example(incident_id=open_id, query={"start": "2000-01-01", "end": "2999-12-31"}, body=None)
     @example(incident_id=open_id, query={}, body={"status": "RESOLVED", "reason": "x" * 65})
     @example(incident_id=open_id, query={}, body={"status": "RESOLVED", "reason": "a\x00b"})
     @example(
@@ -212,19 +234,8 @@ def served(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, dict[str, str]]]:
     root = tmp_path_factory.mktemp(f"fuzz-{request.param}")
-    env = {
-        "INVOICE_HOME": str(root / "home"),
-        "INVOICE_OPS_TOKENS_FILE": str(write_tokens(root / "tokens.yaml")),
-    }
-    with contextlib.ExitStack() as stack:
-        if request.param == "postgresql":
-            env["INVOICE_DB_URL"] = stack.enter_context(throwaway_database())
-        put_smoke_fixtures(root / "home" / "inbox", DAY, broken=True)
-        with pytest.MonkeyPatch.context() as mp:
-            set_product_env(mp, env)
-            assert materialize_day(env, DAY).success
-        with running_server(env, root / "server.log") as base:
-            yield base, env
+    with smoke_day_server(request.param, root, DAY) as served:
+        yield served
 
 
 def test_fuzzed_admin_requests_never_fail_with_5xx_and_every_error_has_a_code(served) -> None:

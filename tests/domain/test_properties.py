@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from invoice_assets.domain import frames, pipeline, records
 from invoice_assets.domain.flags import CATALOGUE
+from invoice_assets.domain.validation import PLAUSIBLE_MAX
 from tests.domain.conftest import MAX_BYTES, make_record, record_items
 
 SETTINGS = settings(
@@ -161,6 +162,12 @@ def test_arbitrary_records_evaluate_row_aligned_bounded_and_deterministic(t, mar
     assert np.all(np.isfinite(totals[priced]) & (totals[priced] >= 0))
     assert np.all(np.isnan(totals[~priced]))
     assert not np.any(priced & ~ev.validation["is_ready_for_pricing"].to_numpy())
+    # CALC_BUG means a bug, not bad input: it is raised only on invoices whose every bounded
+    # field is within its plausibility bound (absurd magnitudes stop at validation)
+    calc_bug = ev.offers["calc_bug"].to_numpy()
+    for name, (key, _) in PLAUSIBLE_MAX.items():
+        values = ev.invoices[name].abs().to_numpy()[calc_bug]
+        assert not np.any(values > getattr(t.Validation, key)), name
 
     # incidents: at most one per invoice, exactly for the invoices with an S1/S2 flag
     serious = set(ev.flags.loc[ev.flags["severity"].isin(["S1", "S2"]), "row"])

@@ -83,14 +83,16 @@ def test_calc_bug_from_a_demand_credit_larger_than_the_offer(t):
     assert score(ev) == expected_score(["CALC_BUG"])
 
 
-def test_calc_bug_from_an_offer_that_overflows(t):
+def test_an_offer_that_would_overflow_is_bad_input_not_a_calc_bug(t):
     # Absurd but finite and self-consistent magnitudes: today's total is finite, the market-priced
-    # offer (PTF above the printed unit price) overflows to infinity.
+    # offer (PTF above the printed unit price) would overflow to infinity. That is bad input
+    # (Validation.MAX_CONSUMPTION_KWH), so pricing never runs: CALC_BUG is kept for real bugs.
     record = make_record(consumption_kwh=5e307, **{UNIT: t.Validation.MIN_UNIT_PRICE})
     ev = evaluate_records([record], t)
     assert np.isfinite(ev.breakdown.loc[0, "computed_total_tl"])
-    assert flags_of(ev) == ["CALC_BUG"]
-    assert ev.offers.loc[0, "offer_reason"] == "calc_bug"
+    assert flags_of(ev) == ["VALIDATION_FAILED"]
+    assert ev.offers.loc[0, "offer_reason"] == "not_ready_for_pricing"
+    assert ev.incidents.loc[0, "primary_flag"] == "VALIDATION_FAILED"
 
 
 def test_market_price_missing_for_a_period_absent_from_the_prices(t, market):

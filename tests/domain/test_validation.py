@@ -11,7 +11,13 @@ import json
 import numpy as np
 import pytest
 
-from invoice_assets.domain.validation import HARD_STOP, issues_as_json, issues_by_invoice
+from invoice_assets.domain.validation import (
+    HARD_STOP,
+    IMPLAUSIBLE,
+    PLAUSIBLE_MAX,
+    issues_as_json,
+    issues_by_invoice,
+)
 from tests.domain.conftest import evaluate_records, flags_of, issues_of, make_record
 
 UNIT = "current_active_unit_price_tl_per_kwh"
@@ -335,6 +341,57 @@ def test_total_delta_just_above_hard_stop_stops_pricing(t):
     ev = hard_stop_eval(t, 1 + NUDGE)
     assert HARD_STOP in codes(ev)
     assert not ready(ev)
+
+
+# --- plausibility bounds (Validation.MAX_*) ------------------------------------------------------
+# Magnitudes no invoice can have are bad input: an IMPLAUSIBLE_VALUE error (VALIDATION_FAILED),
+# never pricing, so that CALC_BUG keeps meaning a bug in pricing.
+
+
+def _bound(t, field: str) -> float:
+    return float(getattr(t.Validation, PLAUSIBLE_MAX[field][0]))
+
+
+@pytest.mark.parametrize("field", sorted(PLAUSIBLE_MAX))
+def test_a_value_at_its_plausibility_bound_is_not_implausible(t, field):
+    ev = evaluate_records([make_record(**{field: _bound(t, field)})], t)
+    # (a part at the bound may push the derived printed total past it: only the field counts)
+    assert (IMPLAUSIBLE, field) not in issues_of(ev)
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0], ids=["positive", "negative"])
+@pytest.mark.parametrize("field", sorted(PLAUSIBLE_MAX))
+def test_a_value_beyond_its_plausibility_bound_is_an_error_that_stops_pricing(t, field, sign):
+    ev = evaluate_records([make_record(**{field: sign * _bound(t, field) * (1 + NUDGE)})], t)
+    assert (IMPLAUSIBLE, field) in issues_of(ev, kind="error")
+    assert not ready(ev)
+    assert ev.offers.loc[0, "offer_status"] == "not_priced"
+    assert "CALC_BUG" not in flags_of(ev)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"consumption_kwh": 1e308, "energy_total_tl": 30_000.0, "distribution_total_tl": 8_418.0},
+        {"consumption_kwh": 5e307, UNIT: 0.5},
+        {"consumption_kwh": 1e20, "energy_total_tl": 30_000.0, "distribution_total_tl": 8_418.0},
+        {"demand_qty": 1e200, "demand_unit_price_tl_per_unit": 1e100, "btv_tl": 0.0},
+        {"yek_amount_tl": 1e308},
+    ],
+    ids=["kwh-1e308", "kwh-5e307", "kwh-1e20", "demand-1e200", "yek-1e308"],
+)
+def test_absurd_magnitudes_are_validation_failed_not_calc_bug(t, values):
+    # 1e308 kWh with printed totals used to be priced into an overflow: CALC_BUG (S1, owner
+    # pricing-eng, RUNBOOK: roll back the deploy) for what is bad input.
+    record = make_record(**values, vat_tl=7_000.0, invoice_total_with_vat_tl=46_000.0)
+    ev = evaluate_records([record], t)
+    assert ev.invoices.loc[0, "status"] == "ok"
+    assert IMPLAUSIBLE in codes(ev, kind="error")
+    assert "VALIDATION_FAILED" in flags_of(ev)
+    assert "CALC_BUG" not in flags_of(ev)
+    assert ev.offers.loc[0, "offer_reason"] == "not_ready_for_pricing"
+    message = next(m for m in ev.issues["message"] if "plausible" in m)
+    assert "MAX_" in message
 
 
 # --- demand --------------------------------------------------------------------------------------

@@ -500,3 +500,96 @@ def test_resource_with_broken_values_refuses_to_hand_them_out():
         resource.get()
     assert rules(caught.value.violations) == {"I1"}
     assert "hand-built" in str(caught.value)
+
+
+# --- plausibility bounds (I12, I13) --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "rule", "shown"),
+    [
+        (
+            {"Validation.MAX_CONSUMPTION_KWH": 1e10},  # 1e10 kWh × 15 TL/kWh > 1e11 TL
+            "I12",
+            ["Validation.MAX_CONSUMPTION_KWH=1e+10", "Validation.MAX_AMOUNT_TL=1e+11"],
+        ),
+        (
+            {"Validation.MAX_DEMAND_UNIT_PRICE": 1e6},  # 2e6 × 1e6 > 1e11 TL
+            "I12",
+            ["Validation.MAX_DEMAND_QTY=2e+06", "Validation.MAX_DEMAND_UNIT_PRICE=1e+06"],
+        ),
+        ({"Validation.MAX_AMOUNT_TL": 1e14}, "I13", ["Validation.MAX_AMOUNT_TL=1e+14"]),
+        ({"Validation.MAX_CONSUMPTION_KWH": 0.0}, "I7", ["Validation.MAX_CONSUMPTION_KWH=0"]),
+        ({"Validation.MAX_AMOUNT_TL": -1.0}, "I7", ["Validation.MAX_AMOUNT_TL=-1"]),
+    ],
+    ids=["kwh-times-price", "demand-times-price", "amount-not-exact", "zero", "negative"],
+)
+def test_plausibility_bounds_that_break_an_invariant_are_rejected(tmp_path, changes, rule, shown):
+    assert_rejected(write_config(tmp_path, changes), rule, shown)
+
+
+def test_plausibility_bounds_are_strict_keys_like_every_other(tmp_path):
+    assert_rejected(write_config(tmp_path, {"Validation.MAX_AMOUNT_TL": DELETE}), "I11", [])
+    found = violations_of(write_config(tmp_path, {"Validation.MAX_AMOUNT_TL": "1e11"}))
+    assert [(v.rule, v.keys) for v in found] == [("type", ("Validation.MAX_AMOUNT_TL",))]
+
+
+def test_the_shipped_plausibility_bounds_hold_a_plausible_invoice(tmp_path):
+    v = load_thresholds(SHIPPED, env={}).Validation
+    assert v.MAX_CONSUMPTION_KWH * v.MAX_UNIT_PRICE <= v.MAX_AMOUNT_TL
+    assert v.MAX_DEMAND_QTY * v.MAX_DEMAND_UNIT_PRICE <= v.MAX_AMOUNT_TL
+
+
+# --- bounded reading of the file (regular file, size, depth) -------------------------------------
+
+
+def _file_violation(path: Path, env: dict[str, str] | None = None) -> str:
+    model, found, _ = check_thresholds(path, env=env or {})
+    assert model is None
+    assert [v.rule for v in found] == ["file"], found
+    return found[0].message
+
+
+def test_a_deeply_nested_yaml_file_is_a_violation_not_a_recursion_error(tmp_path):
+    path = tmp_path / "deep.yaml"
+    path.write_text("Mismatch: " + "[" * 100_000 + "]" * 100_000 + "\n", encoding="utf-8")
+    assert "nested deeper than" in _file_violation(path)
+
+
+def test_a_deeply_nested_environment_override_is_a_type_violation(tmp_path):
+    env = {"INVOICE_THRESHOLD__MISMATCH__RATIO": "[" * 100_000}
+    found = violations_of(SHIPPED, env)
+    assert [(v.rule, v.keys) for v in found] == [("type", ("Mismatch.RATIO",))]
+    assert len(found[0].message) < 200  # the value is not echoed in full
+
+
+def test_a_directory_is_a_violation(tmp_path):
+    assert "a directory, not a regular file" in _file_violation(tmp_path)
+
+
+def test_a_device_is_a_violation_without_reading_it():
+    assert "not a regular file" in _file_violation(Path("/dev/zero"))
+
+
+def test_a_fifo_without_a_writer_is_a_violation_without_waiting(tmp_path):
+    import threading
+
+    fifo = tmp_path / "thresholds.fifo"
+    os.mkfifo(fifo)
+    messages: list[str] = []
+    # in a thread, so that a read that waits for a writer fails this test instead of hanging it
+    reader = threading.Thread(target=lambda: messages.append(_file_violation(fifo)), daemon=True)
+    reader.start()
+    reader.join(timeout=30)
+    assert not reader.is_alive(), "reading the thresholds waited for a FIFO writer"
+    assert "not a regular file" in messages[0]
+
+
+def test_a_file_over_the_size_limit_is_a_violation(tmp_path):
+    from resources.config_file import MAX_BYTES
+
+    path = tmp_path / "huge.yaml"
+    with path.open("w", encoding="utf-8") as out:
+        out.write(SHIPPED.read_text(encoding="utf-8"))
+        out.write("#" * MAX_BYTES + "\n")
+    assert "larger than" in _file_violation(path)
