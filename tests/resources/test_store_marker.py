@@ -8,6 +8,7 @@ import threading
 import pytest
 from sqlalchemy import insert, text
 
+from invoice_assets.domain.digest import AlertSpec
 from invoice_assets.domain.feedback import validate_feedback
 from resources import store as store_module
 from resources import store_schema as s
@@ -45,7 +46,9 @@ def test_every_kind_of_write_moves_the_marker_once(env) -> None:
     assert _moves(store, lambda: store.register_inbox(DAY, [entry])) == 1
     assert _moves(store, lambda: store.set_inbox_status(DAY, ["a.json"], "done")) == 1
     assert _moves(store, lambda: store.mark_decided([DAY], now)) == 1
-    assert _moves(store, lambda: store.add_alert("WARNING", "X", "m", {}, now)) == 1
+    alert = AlertSpec("WARNING", "X", "m", {})
+    assert _moves(store, lambda: store.record_alert(alert, "default", now)) == 1
+    assert _moves(store, lambda: store.record_alert(alert, "default", now)) == 0  # unchanged
     assert _moves(store, lambda: store.log_request("GET", "/x", 404, 1.0, None, "n", now)) == 1
 
 
@@ -123,7 +126,8 @@ def test_concurrent_writers_each_move_it(env) -> None:
     def writer(number: int) -> None:
         try:
             for i in range(5):
-                store.add_alert("INFO", f"W{number}", str(i), {}, utcnow())
+                spec = AlertSpec("INFO", f"W{number}", str(i), {}, subject=str(i))
+                store.record_alert(spec, "default", utcnow())
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 
