@@ -86,7 +86,10 @@ def incidents(
         upserts, resolved = reconcile_incidents(
             existing, computed, invoices["invoice_key"], pd.Timestamp(now), t
         )
-        for key, value in store.write_incidents(upserts, resolved, TENANT, now).items():
+        written = store.write_incidents(
+            upserts, resolved, TENANT, now, max_recompute=t.Recovery.MAX_RECOMPUTE
+        )
+        for key, value in written.items():
             totals[key] += value
         store.mark_decided([day], utcnow())
         built.append(upserts)
