@@ -66,7 +66,9 @@ def load_days(
         upserts, resolved = reconcile_incidents(
             existing, computed, invoices["invoice_key"], pd.Timestamp(now), t
         )
-        store.write_incidents(upserts, resolved, "default", now)
+        store.write_incidents(
+            upserts, resolved, "default", now, max_recompute=t.Recovery.MAX_RECOMPUTE
+        )
         totals["invoices"] += per_day
         totals["incidents"] += len(upserts)
 

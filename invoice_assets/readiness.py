@@ -1,5 +1,11 @@
-"""Readiness (SPEC §5.9): four checks, each with its own timeout, so a hung dependency makes the
-answer "not ready" quickly instead of hanging the caller.
+"""Readiness (SPEC §5.9): the checks, each bounded by one deadline, so a hung dependency makes
+the answer "not ready" quickly instead of hanging the caller.
+
+``database`` (latency, a committed write probe and free space on the SQLite disk), ``config``,
+``openai_api``, ``queue`` and ``runs`` (Dagster runs whose process is gone, runs stuck STARTED,
+pool slots nobody will free: ``invoice_assets.dead_runs``). Each check runs on its own daemon
+thread: one that outlives the deadline is reported as timed out and can never keep a command
+(``invoice-ops health``) from exiting.
 
 Used by ``GET /health/ready``, ``invoice-ops health`` and ``invoice-ops status``.
 """
@@ -10,15 +16,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from invoice_assets.dead_runs import inspect_runs, open_instance
 from resources.store import InvoiceStore
 from resources.thresholds import Thresholds, check_thresholds
 
-_POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="readiness")
+# Checks still running on their daemon threads (a hung database, say), across callers: past
+# this many, new checks are not started and report why, so a hang cannot pile up threads.
+_RUNNING = threading.BoundedSemaphore(32)
 log = logging.getLogger(__name__)
 
 
@@ -44,31 +53,77 @@ def _run(fn: Callable[[], CheckResult]) -> CheckResult:
         )
 
 
-def _gather(jobs: dict[str, Callable[[], CheckResult]], timeout: float) -> dict[str, CheckResult]:
-    """All checks at once on the shared pool, each bounded by the same deadline (no nesting of
-    pool tasks, so a busy pool cannot deadlock on itself)."""
-    futures = {name: _POOL.submit(_run, fn) for name, fn in jobs.items()}
-    deadline = time.monotonic() + timeout
-    out = {}
-    for name, future in futures.items():
+def _start(name: str, fn: Callable[[], CheckResult]) -> Future[CheckResult]:
+    """The check on its own daemon thread (or its refusal when too many still hang)."""
+    future: Future[CheckResult] = Future()
+    if not _RUNNING.acquire(blocking=False):
+        future.set_result(
+            CheckResult("error", {"error": f"{name} check not started: earlier checks still hang"})
+        )
+        return future
+
+    def run() -> None:
         try:
-            out[name] = future.result(timeout=max(0.0, deadline - time.monotonic()))
-        except FutureTimeout:
-            future.cancel()
-            out[name] = CheckResult(
-                "error", {"error": f"{name} check timed out after {timeout:g} s"}
-            )
-    return out
+            future.set_result(_run(fn))
+        finally:
+            _RUNNING.release()
+
+    try:
+        threading.Thread(target=run, name=f"readiness {name}", daemon=True).start()
+    except RuntimeError as exc:  # no thread to be had
+        _RUNNING.release()
+        future.set_result(CheckResult("error", {"error": f"{name} check not started: {exc}"}))
+    return future
+
+
+def _gather(jobs: dict[str, Callable[[], CheckResult]], timeout: float) -> dict[str, CheckResult]:
+    """All checks at once, each bounded by the same deadline."""
+    futures = {name: _start(name, fn) for name, fn in jobs.items()}
+    wait(futures.values(), timeout=timeout)
+    return {
+        name: future.result()
+        if future.done()
+        else CheckResult("error", {"error": f"{name} check timed out after {timeout:g} s"})
+        for name, future in futures.items()
+    }
 
 
 def check_database(store: InvoiceStore, t: Thresholds) -> CheckResult:
+    """Latency of ``SELECT 1`` against DB_WARN_MS / DB_ERROR_MS; then whether the store can
+    write (a committed one-row write) and, for SQLite, has MIN_FREE_MB left on its disk."""
     latency = store.ping_ms()
     status = "ok"
     if latency >= t.Health.DB_ERROR_MS:
         status = "error"
     elif latency >= t.Health.DB_WARN_MS:
         status = "degraded"
-    return CheckResult(status, {"latency_ms": round(latency, 2), "backend": store.backend})
+    detail: dict[str, Any] = {"latency_ms": round(latency, 2), "backend": store.backend}
+    problems = []
+    try:
+        detail["write"] = "ok" if store.probe_write() else "skipped: a writer holds the lock"
+    except Exception as exc:
+        detail["write"] = "error"
+        problems.append(f"cannot write: {type(exc).__name__}: {_first_line(exc)}")
+    free = store.free_bytes()
+    if free is not None:
+        detail["free_mb"] = round(free / 2**20, 1)
+        if free < t.Health.MIN_FREE_MB * 2**20:
+            problems.append(
+                f"{detail['free_mb']} MB free on the store's disk, below Health.MIN_FREE_MB "
+                f"({t.Health.MIN_FREE_MB:g})"
+            )
+    if problems:
+        return CheckResult("error", detail | {"error": "; ".join(problems)})
+    return CheckResult(status, detail)
+
+
+def check_runs(dagster_home: Path | None, t: Thresholds) -> CheckResult:
+    """Dead runs, runs stuck STARTED and orphaned pool slots of the Dagster instance."""
+    instance = open_instance(dagster_home)
+    if instance is None:
+        return CheckResult("disabled", {"detail": f"no Dagster instance at {dagster_home}"})
+    health = inspect_runs(instance, t.Recovery.STUCK_MINUTES)
+    return CheckResult("ok" if health.ok else "error", health.as_dict())
 
 
 def check_config(env: Mapping[str, str] | None = None) -> CheckResult:
@@ -113,12 +168,15 @@ def readiness(
     openai_check: Callable[[], tuple[str, str]] | None = None,
     env: Mapping[str, str] | None = None,
     timeout_seconds: float = 2.0,
+    dagster_home: Path | None = None,
 ) -> ReadinessReport:
-    """Run the four checks concurrently, each bounded by ``timeout_seconds``."""
+    """Run the checks concurrently, each bounded by ``timeout_seconds``; ``runs`` reads the
+    Dagster instance under ``dagster_home`` (disabled without one)."""
     jobs: dict[str, Callable[[], CheckResult]] = {
         "database": lambda: check_database(store, t),
         "config": lambda: check_config(env),
         "queue": lambda: check_queue(store, t),
+        "runs": lambda: check_runs(dagster_home, t),
     }
     if openai_check is not None:
         check = openai_check
@@ -134,7 +192,7 @@ def readiness(
     if openai_check is None:
         checks["openai_api"] = CheckResult("disabled", {"detail": "OPENAI_API_KEY not set"})
     ready = all(c.status != "error" for c in checks.values())
-    ordered = {k: checks[k] for k in ("database", "config", "openai_api", "queue")}
+    ordered = {k: checks[k] for k in ("database", "config", "openai_api", "queue", "runs")}
     last = activity.detail if activity.status == "ok" else {}
     return ReadinessReport(ready, ordered, last)
 

@@ -1,18 +1,24 @@
 """Materialise inbox days in-process, as the schedule would (the CLI's ``run`` and ``demo``).
 
 A day is one run of the daily job; a range can be one run (a single-run backfill: every asset
-has ``BackfillPolicy.single_run()`` and writes its own partitions).
+has ``BackfillPolicy.single_run()`` and writes its own partitions). Each run is tagged with this
+process (``dead_runs.process_tags``) and gets its pool slots before it starts
+(``pool_slots.claim_slots``): runs whose process died are reaped first, and the wait for a slot
+is bounded and stops on SIGTERM/SIGINT, where Dagster's own wait would spin forever.
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 import dagster as dg
 
+from invoice_assets.dead_runs import IN_PROGRESS, process_tags
+from invoice_assets.pool_slots import claim_slots, pooled_steps
 from invoice_assets.settings import Settings
 
 RANGE_START = "dagster/asset_partition_range_start"
@@ -55,33 +61,47 @@ def materialise(
     progress: Callable[[str], None] = lambda _: None,
     defs: dg.Definitions | None = None,
     tags: Mapping[str, str] | None = None,
+    slot_wait_seconds: float = 600.0,
 ) -> list[RunOutcome]:
     """One run per day, or one run for the whole range when ``single_run``; ``tags`` go on
-    every run (who or what started it)."""
+    every run (who or what started it); each waits at most ``slot_wait_seconds`` for its pool
+    slots (``pool_slots.SlotWaitTimeout`` / ``SlotWaitInterrupted`` end it before the run is
+    created)."""
     job = (defs or _definitions()).resolve_job_def("daily_invoices")
+    pooled = pooled_steps(job)
     batches = [list(days)] if single_run and len(days) > 1 else [[d] for d in days]
     outcomes = []
     for number, batch in enumerate(batches, start=1):
         label = batch[0] if len(batch) == 1 else f"{batch[0]}..{batch[-1]}"
-        progress(f"[{number}/{len(batches)}] materialising {label}")
-        if len(batch) == 1:
+        run_id = str(uuid.uuid4())
+        claim_slots(instance, run_id, pooled, deadline_seconds=slot_wait_seconds, progress=progress)
+        progress(f"[{number}/{len(batches)}] materialising {label} (run {run_id[:8]})")
+        run_tags = {**(tags or {}), **process_tags()}
+        if len(batch) > 1:
+            run_tags |= {RANGE_START: batch[0], RANGE_END: batch[-1]}
+        try:
             result = job.execute_in_process(
-                partition_key=batch[0],
+                partition_key=batch[0] if len(batch) == 1 else None,
+                run_id=run_id,
+                tags=run_tags,
                 instance=instance,
                 raise_on_error=False,
                 run_config=QUIET,
-                tags=dict(tags or {}),
             )
-        else:
-            result = job.execute_in_process(
-                tags={**(tags or {}), RANGE_START: batch[0], RANGE_END: batch[-1]},
-                instance=instance,
-                raise_on_error=False,
-                run_config=QUIET,
-            )
+        finally:
+            _release(instance, run_id)
         failed = tuple(
             e.step_key or "?" for e in result.all_events if e.event_type_value == "STEP_FAILURE"
         )
         outcomes.append(RunOutcome(tuple(batch), result.run_id, result.success, failed))
         progress(f"[{number}/{len(batches)}] {label}: {'ok' if result.success else 'FAILED'}")
     return outcomes
+
+
+def _release(instance: dg.DagsterInstance, run_id: str) -> None:
+    """Slots the run still holds (claimed before it started, or left by an interrupted step)
+    go back; a run an exception left in progress is marked failed, not left STARTED."""
+    instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+    record = instance.get_run_record_by_id(run_id)
+    if record is not None and record.dagster_run.status in IN_PROGRESS:
+        instance.report_run_failed(record.dagster_run, "the run stopped without finishing")

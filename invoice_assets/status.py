@@ -17,26 +17,23 @@ from resources.thresholds import check_thresholds
 
 def recent_runs(settings: Settings, limit: int = 5) -> list[dict[str, Any]]:
     """The newest runs of the Dagster instance under DAGSTER_HOME (empty if it has none)."""
-    if not (settings.dagster_home / "dagster.yaml").exists():
+    from invoice_assets.dead_runs import open_instance
+
+    instance = open_instance(settings.dagster_home)
+    if instance is None:
         return []
-    import os
-
-    import dagster as dg
-
-    os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
-    with dg.DagsterInstance.get() as instance:
-        records = instance.get_run_records(limit=limit)
-        return [
-            {
-                "run_id": r.dagster_run.run_id[:8],
-                "job": r.dagster_run.job_name,
-                "status": r.dagster_run.status.value,
-                "partition": r.dagster_run.tags.get("dagster/partition")
-                or r.dagster_run.tags.get("dagster/asset_partition_range_start"),
-                "updated_at": r.update_timestamp.isoformat() if r.update_timestamp else None,
-            }
-            for r in records
-        ]
+    records = instance.get_run_records(limit=limit)
+    return [
+        {
+            "run_id": r.dagster_run.run_id[:8],
+            "job": r.dagster_run.job_name,
+            "status": r.dagster_run.status.value,
+            "partition": r.dagster_run.tags.get("dagster/partition")
+            or r.dagster_run.tags.get("dagster/asset_partition_range_start"),
+            "updated_at": r.update_timestamp.isoformat() if r.update_timestamp else None,
+        }
+        for r in records
+    ]
 
 
 def operator_status(settings: Settings, *, with_runs: bool = True) -> dict[str, Any]:
@@ -52,14 +49,20 @@ def operator_status(settings: Settings, *, with_runs: bool = True) -> dict[str, 
     if thresholds is None:
         out["working"] = {"ready": False, "failing_checks": ["config"]}
         return out
-    ready = readiness(store, thresholds, timeout_seconds=1.5).as_dict()
-    runs = recent_runs(settings) if with_runs else []
+    runs = recent_runs(settings) if with_runs else []  # (opens the instance the check reads)
+    ready = readiness(
+        store,
+        thresholds,
+        timeout_seconds=1.5,
+        dagster_home=settings.dagster_home if with_runs else None,
+    ).as_dict()
     out["working"] = {
         "ready": ready["status"] == "ready",
         "failing_checks": ready["failing_checks"],
         "last_activity": ready["last_activity"],
         "recent_runs": runs,
         "failed_runs": sum(1 for r in runs if r["status"] == "FAILURE"),
+        "runs_check": ready["checks"]["runs"],
     }
     day = store.latest_day()
     if day is None:
@@ -108,6 +111,7 @@ def render(status: dict[str, Any]) -> str:
         f"1. working?      {'YES' if w['ready'] else 'NO'}"
         + (f"  failing: {', '.join(w['failing_checks'])}" if w["failing_checks"] else "")
         + (f"  failed runs (last {len(w.get('recent_runs', []))}): {w.get('failed_runs', 0)}"),
+        *_run_problems(w.get("runs_check", {})),
     ]
     if status.get("day"):
         i, s, f = status["incidents"], status["s1"], status["feedback"]
@@ -129,3 +133,23 @@ def render(status: dict[str, Any]) -> str:
         + ("".join(f"\n     - {v}" for v in c["violations"]))
     )
     return "\n".join(lines)
+
+
+def _run_problems(check: dict[str, Any]) -> list[str]:
+    """Lines naming dead runs, stuck runs and orphaned slots, with what to do about them."""
+    lines = [
+        f"   dead run {r['run_id'][:8]} ({r['process']}) still {r['status']}, holding "
+        f"{', '.join(r['slots']) or 'no slot'}"
+        for r in check.get("dead_runs", [])
+    ]
+    lines += [
+        f"   stuck run {r['run_id'][:8]}: no event for {r['idle_minutes']} min ({r['state']})"
+        for r in check.get("stuck_runs", [])
+    ]
+    lines += [
+        f"   orphaned slot {o['pool']}/{o['step_key']} of run {o['run_id'][:8]}: {o['reason']}"
+        for o in check.get("orphaned_slots", [])
+    ]
+    if lines:
+        lines.append("   (RUNBOOK: dead runs; `invoice-ops run` reaps dead runs before it starts)")
+    return lines

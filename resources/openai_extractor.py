@@ -9,7 +9,9 @@ files free, and a bounded thread pool sharing one client caps requests in flight
 (the Dagster pool ``openai`` caps steps across runs, SPEC §9). Every failure is an ``ItemError``
 with a distinct code, never an exception:
 
-``rate_limited`` (429 after the client's retries) · ``timeout`` · ``server_error`` (5xx) ·
+``rate_limited`` (429 after the client's retries) · ``timeout`` (an attempt's connect or read
+timed out, retries included) · ``deadline_exceeded`` (no complete answer within the document's
+total ``deadline_seconds``, e.g. a server dripping its answer) · ``server_error`` (5xx) ·
 ``auth_error`` (401/403) · ``api_error`` (another 4xx, or a response the client cannot read) ·
 ``connection_error`` · ``refusal`` · ``truncated_answer`` (cut off or not valid for the answer
 schema) · ``schema_violation`` (a well-formed answer the domain record rejects, e.g. a confidence
@@ -38,6 +40,7 @@ from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
@@ -45,6 +48,7 @@ import pydantic
 from pydantic import Field
 
 from invoice_assets.domain.records import ExtractionRecord, InboxItem, ItemError
+from resources.deadline import DeadlineExceeded, call_with_deadline
 from resources.extraction_cache import ExtractionCache
 from resources.extractor import ExtractedItem
 from resources.openai_answer import (
@@ -114,7 +118,15 @@ class OpenAIExtractor(dg.ConfigurableResource):
         description="Version of the extraction prompt; part of the cache key.",
     )
     timeout_seconds: float = Field(
-        default=60.0, gt=0, description="Timeout of one HTTP attempt, in seconds."
+        default=60.0,
+        gt=0,
+        description="Timeout of each connect and each read of one HTTP attempt, in seconds.",
+    )
+    deadline_seconds: float = Field(
+        default=180.0,
+        gt=0,
+        description="Total time for one document, every attempt and retry included: an answer "
+        "not complete by then (a server sending a byte a second) fails as deadline_exceeded.",
     )
     max_retries: int = Field(
         default=2,
@@ -185,7 +197,8 @@ class OpenAIExtractor(dg.ConfigurableResource):
             import openai  # lazy: ~0.3 s that loading the code location need not pay
 
             try:
-                client = self._client(counter, self.timeout_seconds, self.max_retries)
+                attempt = min(self.timeout_seconds, self.deadline_seconds)
+                client = self._client(counter, attempt, self.max_retries)
             except openai.OpenAIError as exc:  # no key at all: fail the documents, not the step
                 error = ItemError("auth_error", None, scrub(f"no usable client: {exc}"))
                 for sha, indexes in todo.items():
@@ -247,8 +260,11 @@ class OpenAIExtractor(dg.ConfigurableResource):
         started = time.perf_counter()
         try:
             with self._client(None, timeout_seconds, 0) as client:
-                page = client.models.list(timeout=timeout_seconds)
+                listing = partial(client.models.list, timeout=timeout_seconds)
+                page = call_with_deadline(listing, timeout_seconds, "GET /models")
                 ids = {model.id for model in page.data}
+        except DeadlineExceeded:
+            return "error", f"no complete answer within {timeout_seconds:g}s"
         except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
             return "error", f"API key rejected (HTTP {exc.status_code})"
         except openai.APITimeoutError:
@@ -296,17 +312,22 @@ class OpenAIExtractor(dg.ConfigurableResource):
             # against its TypedDicts on every call (~1 ms of CPU) to change nothing (a test checks
             # that this transformation stays an identity for them).
             body = {"input": document_input(name, content, kind), "text": {"format": text_format()}}
-            raw = client.responses.with_raw_response.create(
-                model=self.model,
-                store=False,
-                max_output_tokens=self.max_output_tokens,
-                extra_body=body,
-            )
-            status = raw.http_response.status_code
-            raw_text = raw.text
-            response = raw.parse()
+
+            def request() -> tuple[int, str, Response]:
+                raw = client.responses.with_raw_response.create(
+                    model=self.model,
+                    store=False,
+                    max_output_tokens=self.max_output_tokens,
+                    extra_body=body,
+                )
+                return raw.http_response.status_code, raw.text, raw.parse()
+
+            status, raw_text, response = call_with_deadline(request, self.deadline_seconds, name)
             usage = read_usage(response)
             answer = read_answer(response)
+        except DeadlineExceeded:
+            message = f"no complete answer within the {self.deadline_seconds:g} s deadline"
+            return done(ItemError("deadline_exceeded", None, message))
         except openai.RateLimitError as exc:
             status = exc.status_code
             message = f"HTTP 429 after {self.max_retries} retries: {scrub(exc.message)}"

@@ -12,7 +12,6 @@ Not for: business rules (``invoice_assets.domain``) or Dagster's own storage.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,6 +41,7 @@ from invoice_assets.domain.summary import queue_stuck
 from resources import store_marker
 from resources import store_schema as s
 from resources.store_alerts import AlertOps
+from resources.store_health import SQLITE_BUSY_SECONDS, HealthOps
 from resources.store_io import IN_CHUNK, _as_utc, _insert_frame, _integer_columns, _read_frame
 from resources.store_ops import StoreOps
 from resources.store_reports import ReportOps
@@ -63,7 +63,7 @@ def _engine(url: str) -> Engine:
                 path = url.split("///", 1)[-1]
                 if path and path != ":memory:":
                     Path(path).parent.mkdir(parents=True, exist_ok=True)
-                engine = create_engine(url, connect_args={"timeout": 30})
+                engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
                 event.listen(engine, "connect", _sqlite_pragmas)
             else:
                 engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
@@ -108,7 +108,7 @@ class InboxEntry:
     refusal: ItemError | None = None
 
 
-class InvoiceStore(StoreOps, ReportOps, AlertOps, dg.ConfigurableResource):
+class InvoiceStore(StoreOps, ReportOps, AlertOps, HealthOps, dg.ConfigurableResource):
     """Invoices, stage results, incidents, queue, alerts and request log in one database."""
 
     db_url: str | None = Field(
@@ -172,13 +172,6 @@ class InvoiceStore(StoreOps, ReportOps, AlertOps, dg.ConfigurableResource):
         committed write, in every process; None on a store that has none yet."""
         with self.engine.connect() as conn:
             return store_marker.read(conn)
-
-    def ping_ms(self) -> float:
-        """Round-trip time of ``SELECT 1`` in milliseconds (raises if the database is down)."""
-        started = time.perf_counter()
-        with self.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        return (time.perf_counter() - started) * 1000.0
 
     # -- stage partitions -----------------------------------------------------------------------
     def replace_partitions(self, writes: dict[str, pd.DataFrame], days: Sequence[str]) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -213,14 +213,22 @@ def _insert_frame(conn: Connection, table: Any, frame: pd.DataFrame, columns: li
 
 
 def _update_by_key(
-    conn: Connection, table: Any, key: str, frame: pd.DataFrame, columns: list[str]
+    conn: Connection,
+    table: Any,
+    key: str,
+    frame: pd.DataFrame,
+    columns: list[str],
+    computed: Mapping[str, Any] | None = None,
 ) -> None:
-    """Set ``columns`` of the rows of ``table`` whose ``key`` is in the frame, from the frame.
+    """Set ``columns`` of the rows of ``table`` whose ``key`` is in the frame, from the frame,
+    and the ``computed`` columns to SQL expressions over the row's current values (counters
+    incremented in the database, not read and written back).
 
     PostgreSQL: COPY into a temporary table and one ``UPDATE … FROM`` (an executemany UPDATE
     is one round trip per row there); SQLite: one executemany.
     """
     mark_written(conn)
+    computed = dict(computed or {})
     if conn.dialect.name == "postgresql":
         quote = conn.dialect.identifier_preparer.quote
         name, temp, cols = quote(table.name), f"{table.name}_updates", [key, *columns]
@@ -231,8 +239,14 @@ def _update_by_key(
         from resources.pg_binary import copy_frame
 
         copy_frame(conn.connection.dbapi_connection, temp, [table.c[c] for c in cols], frame)
+        sets = [f"{quote(c)} = u.{quote(c)}" for c in columns]
+        sets += [
+            f"{quote(c)} = "
+            + str(expr.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+            for c, expr in computed.items()
+        ]
         conn.exec_driver_sql(
-            f"UPDATE {name} SET {', '.join(f'{quote(c)} = u.{quote(c)}' for c in columns)}"
+            f"UPDATE {name} SET {', '.join(sets)}"
             f" FROM {temp} AS u WHERE {name}.{quote(key)} = u.{quote(key)}"
         )
         conn.exec_driver_sql(f"DROP TABLE {temp}")
@@ -245,7 +259,7 @@ def _update_by_key(
     conn.execute(
         update(table)
         .where(table.c[key] == bindparam("b_key"))
-        .values({c: bindparam(c) for c in columns}),
+        .values({c: bindparam(c) for c in columns} | computed),
         params,
     )
 

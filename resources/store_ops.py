@@ -2,7 +2,9 @@
 
 A mixin of ``InvoiceStore`` (``resources/store.py``): the same engine, split out so each file
 stays readable. The decisions (what a rerun changes, what feedback is valid) are the domain's;
-this module only reads and writes rows.
+this module only reads and writes rows, and makes every status change a compare-and-set: the
+pipeline's writes (``write_incidents``) and the operators' (``set_incident_status``,
+``put_feedback``) may run at the same time, and neither undoes the other.
 """
 
 from __future__ import annotations
@@ -15,12 +17,24 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from sqlalchemy import DateTime, Engine, func, select, update
 
-from invoice_assets.domain.incidents import INCIDENT_COLUMNS, STATE_COLUMNS
+from invoice_assets.domain.incidents import (
+    INCIDENT_COLUMNS,
+    RESOLVED,
+    STATE_COLUMNS,
+    allowed_transition,
+)
 from resources import store_schema as s
+from resources.store_incidents import (
+    StatusConflict,
+    TransitionRefused,
+    reopen,
+    reprocessing,
+    resolve_vanished,
+    serialise_incident_writes,
+)
 from resources.store_io import (
     IN_CHUNK,
     _as_utc,
-    _column_values,
     _insert_frame,
     _integer_columns,
     _read_frame,
@@ -32,6 +46,7 @@ if TYPE_CHECKING:
 
 CONTENT = ("day", "ocr_suspect", *(c for c in INCIDENT_COLUMNS if c != "dedupe_key"))
 STATE = STATE_COLUMNS
+SEEN = ("last_seen_at", "updated_at")  # what a rerun stamps on a known incident, besides CONTENT
 _TIMESTAMPS = frozenset(c.name for c in s.incidents.columns if isinstance(c.type, DateTime))
 JSON_COLUMNS = ("secondary_flags", "action_hint", "mismatch_info", "feedback_json")
 
@@ -67,25 +82,43 @@ class StoreOps:
         whatever the number of invoices (an incident may date from another day)."""
         i, x = s.incidents, s.extractions
         keys = select(x.c.invoice_key).where(x.c.day.in_(list(days)))
-        query = select(i.c.dedupe_key, i.c.invoice_key, *[i.c[c] for c in STATE]).where(
-            i.c.tenant == tenant, i.c.invoice_key.in_(keys)
-        )
+        query = select(
+            i.c.dedupe_key, i.c.invoice_key, *[i.c[c] for c in STATE], i.c.feedback_at
+        ).where(i.c.tenant == tenant, i.c.invoice_key.in_(keys))
         return self._read(query)
 
     def write_incidents(
-        self, upserts: pd.DataFrame, resolved: pd.DataFrame, tenant: str, now: datetime
+        self,
+        upserts: pd.DataFrame,
+        resolved: pd.DataFrame,
+        tenant: str,
+        now: datetime,
+        *,
+        max_recompute: float,
     ) -> dict[str, int]:
-        """Upsert by dedupe key (operator fields untouched) and resolve vanished incidents."""
+        """Apply a reconciliation (``reconcile_incidents``) in one transaction.
+
+        New incidents are inserted with their computed state. Known ones get their content,
+        ``last_seen_at`` and ``updated_at`` from the frame and their counters incremented in
+        SQL; their status, resolution and feedback are never written from the frame (it holds a
+        snapshot read before this transaction). The pipeline's only status changes are
+        compare-and-sets on the status the snapshot saw: ``reopen`` rows go back to OPEN only
+        while still RESOLVED / recompute_resolved without feedback, ``resolved`` rows become
+        RESOLVED / recompute_resolved only while still in their ``expected_status``. Incident
+        writes of concurrent runs are serialised, so two reruns never insert a key twice.
+        Returns the rows inserted, updated and actually resolved.
+        """
         i = s.incidents
-        counts = {"inserted": 0, "updated": 0, "resolved": len(resolved)}
+        counts = {"inserted": 0, "updated": 0, "resolved": 0}
         with self.engine.begin() as conn:
+            serialise_incident_writes(conn)
             keys = list(upserts["dedupe_key"]) if len(upserts) else []
             existing: set[str] = set()
-            for start in range(0, len(keys), 5_000):
+            for start in range(0, len(keys), IN_CHUNK):
                 existing |= set(
                     conn.execute(
                         select(i.c.dedupe_key).where(
-                            i.c.dedupe_key.in_(keys[start : start + 5_000])
+                            i.c.dedupe_key.in_(keys[start : start + IN_CHUNK])
                         )
                     ).scalars()
                 )
@@ -101,39 +134,22 @@ class StoreOps:
                 )
                 frame = _integer_columns(frame, i)
                 known = frame["dedupe_key"].isin(existing).to_numpy()
-                values = [*CONTENT, *STATE, "updated_at"]
                 if (~known).any():
                     new = frame[~known].assign(tenant=tenant, created_at=now)
-                    _insert_frame(conn, i, new, ["dedupe_key", "tenant", "created_at", *values])
+                    columns = ["dedupe_key", "tenant", "created_at", *CONTENT, *STATE, "updated_at"]
+                    _insert_frame(conn, i, new, columns)
                     counts["inserted"] = len(new)
                 if known.any():
-                    _update_by_key(conn, i, "dedupe_key", frame[known], values)
-                    counts["updated"] = int(known.sum())
-            # Resolutions share their values (one reconcile, one ``now``): one UPDATE … IN (…)
-            # per distinct (status, reason, resolved_at), not one per incident.
-            groups: dict[tuple[Any, Any, Any], list[str]] = {}
-            if len(resolved):
-                for key, *state in zip(
-                    resolved["dedupe_key"].tolist(),
-                    _column_values(resolved["status"]),
-                    _column_values(resolved["resolution_reason"]),
-                    _column_values(resolved["resolved_at"]),
-                    strict=True,
-                ):
-                    groups.setdefault(tuple(state), []).append(key)  # type: ignore[arg-type]
-            for (status, reason, resolved_at), group in groups.items():
-                for start in range(0, len(group), IN_CHUNK):
-                    conn.execute(
-                        update(i)
-                        .where(i.c.dedupe_key.in_(group[start : start + IN_CHUNK]))
-                        .values(
-                            status=status,
-                            resolution_reason=reason,
-                            resolved_at=resolved_at,
-                            recompute_limit_exceeded=False,
-                            updated_at=now,
-                        )
+                    seen = frame[known]
+                    _update_by_key(
+                        conn, i, "dedupe_key", seen, [*CONTENT, *SEEN], reprocessing(max_recompute)
                     )
+                    flagged = seen.get("reopen")
+                    if flagged is not None:
+                        back = seen.loc[flagged.fillna(False).astype(bool), "dedupe_key"].tolist()
+                        reopen(conn, back, max_recompute)
+                    counts["updated"] = int(known.sum())
+            counts["resolved"] = resolve_vanished(conn, resolved, now)
         return counts
 
     def list_incidents(
@@ -172,26 +188,54 @@ class StoreOps:
         return json.loads(raw) if raw else None
 
     def set_incident_status(
-        self, incident_id: int, status: str, reason: str | None, now: datetime
+        self,
+        incident_id: int,
+        status: str,
+        reason: str | None,
+        now: datetime,
+        *,
+        expected: str | None = None,
     ) -> dict[str, Any] | None:
+        """An operator's transition (SPEC §5.5) as one compare-and-set: the row changes only
+        while its status is still ``expected`` (default: the status read now), so of concurrent
+        transitions from one status exactly one wins. Returns the updated incident (None if
+        there is no such incident); raises ``TransitionRefused`` when the state machine does
+        not allow the move from ``expected`` and ``StatusConflict`` when the status moved."""
         i = s.incidents
+        row = self.get_incident(incident_id)
+        if row is None:
+            return None
+        current = expected or row["status"]
+        problem = allowed_transition(current, status)
+        if problem:
+            raise TransitionRefused(problem)
         values: dict[str, Any] = {"status": status, "updated_at": now}
-        if status == "RESOLVED":
+        if status == RESOLVED:
             values |= {"resolution_reason": reason, "resolved_at": now}
-        with self.engine.begin() as conn:
-            conn.execute(update(i).where(i.c.incident_id == incident_id).values(**values))
-        return self.get_incident(incident_id)
+        with self.engine.begin() as conn:  # the row as this write left it, not as read later
+            moved = conn.execute(
+                update(i)
+                .where(i.c.incident_id == incident_id, i.c.status == current)
+                .values(**values)
+                .returning(*i.c)
+            ).first()
+        if moved is None:
+            raise StatusConflict(incident_id, current, self._status_of(incident_id))
+        return _decode(dict(moved._mapping))
 
     def put_feedback(
         self, incident_id: int, feedback: Feedback, by: str, now: datetime
     ) -> dict[str, Any] | None:
-        """Replace the incident's feedback (upsert); ``by`` and ``now`` come from the server."""
+        """Replace the incident's feedback (upsert); ``by`` and ``now`` come from the server.
+
+        Only while the incident is RESOLVED (checked in the same statement): raises
+        ``StatusConflict`` if it is not, None if there is no such incident."""
         i = s.incidents
         doc = feedback.as_dict() | {"feedback_by": by, "feedback_at": now.isoformat()}
         with self.engine.begin() as conn:
-            conn.execute(
+            written = conn.execute(
                 update(i)
-                .where(i.c.incident_id == incident_id)
+                .where(i.c.incident_id == incident_id, i.c.status == RESOLVED)
                 .values(
                     feedback_json=_json(doc),
                     was_hint_correct=feedback.was_hint_correct,
@@ -200,8 +244,20 @@ class StoreOps:
                     feedback_at=now,
                     updated_at=now,
                 )
-            )
-        return self.get_incident(incident_id)
+                .returning(*i.c)
+            ).first()
+        if written is None:
+            current = self._status_of(incident_id)
+            if current is None:
+                return None
+            raise StatusConflict(incident_id, RESOLVED, current)
+        return _decode(dict(written._mapping))
+
+    def _status_of(self, incident_id: int) -> str | None:
+        i = s.incidents
+        with self.engine.connect() as conn:
+            found = conn.execute(select(i.c.status).where(i.c.incident_id == incident_id)).scalar()
+        return None if found is None else str(found)
 
     def incident_frame(self, first_day: str, last_day: str) -> pd.DataFrame:
         """Incidents of inbox days [first_day, last_day] for reports and summaries."""

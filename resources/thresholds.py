@@ -125,10 +125,11 @@ class QualityThresholds(_Section):
 
 
 class HealthThresholds(_Section):
-    """Readiness database latency (SPEC §5.9)."""
+    """Readiness database latency and free space (SPEC §5.9)."""
 
     DB_WARN_MS: Number
     DB_ERROR_MS: Number
+    MIN_FREE_MB: Number
 
 
 SECTIONS: dict[str, type[_Section]] = {

@@ -202,3 +202,27 @@ def test_alerts_list_shows_each_alert_once(cli_env) -> None:
     code, text, _ = invoke("alerts", "list", "--date", DAY)
     assert "S1_RATE_DRIFT" in text and "NOT delivered" in text
     assert invoke("alerts", "list", "--date", "2025-02-04")[1].strip() == "no alerts"
+
+
+def test_a_status_change_expecting_a_status_the_incident_left_exits_one_with_conflict(
+    cli_env,
+) -> None:
+    files = [str(p) for p in sorted(SMOKE.glob("*_invoice.json"))]
+    invoke("ingest", "--date", DAY, *files)
+    invoke("run", "--date", DAY)
+    _, out, _ = invoke("incidents", "list", "--severity", "S2", "--json")
+    number = str(json.loads(out)[0]["incident_id"])
+    assert invoke("incidents", "ack", number, "--expect", "OPEN")[0] == 0
+
+    code, _, err = invoke("incidents", "resolve", number, "--expect", "OPEN")
+
+    assert code == 1
+    assert "conflict" in err and "is ACK, not OPEN" in err
+    _, out, _ = invoke("incidents", "show", number, "--json")
+    shown = json.loads(out)
+    assert (shown["status"], shown["resolution_reason"], shown["resolved_at"]) == (
+        "ACK",
+        None,
+        None,
+    )
+    assert invoke("incidents", "resolve", number, "--expect", "ACK")[0] == 0

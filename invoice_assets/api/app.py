@@ -68,6 +68,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
             openai_check=settings.openai_check,
             env=settings.env,
             timeout_seconds=settings.check_timeout_seconds,
+            dagster_home=settings.dagster_home,
         ),
         ttl=settings.readiness_cache_seconds,
         # A refresh lasts at most about one check timeout; twice that leaves room for a busy

@@ -21,9 +21,10 @@ from invoice_assets.domain.feedback import (
     require_resolved,
     validate_feedback,
 )
-from invoice_assets.domain.incidents import MANUAL_RESOLVED, allowed_transition
+from invoice_assets.domain.incidents import MANUAL_RESOLVED
 from invoice_assets.reports import build_health_report
 from resources.store import InvoiceStore, utcnow
+from resources.store_incidents import StatusConflict, TransitionRefused
 
 
 async def operator(request: Request) -> str:
@@ -99,12 +100,17 @@ class StatusChange(BaseModel):
 def change_status(request: Request, incident_id: IncidentId, body: StatusChange) -> dict[str, Any]:
     store = _store(request)
     row = _incident_or_404(store, incident_id)
-    problem = allowed_transition(row["status"], body.status)
-    if problem:
-        raise ApiError(409, "invalid_status_transition", problem)
     reason = (body.reason or MANUAL_RESOLVED) if body.status == "RESOLVED" else None
-    updated = store.set_incident_status(incident_id, body.status, reason, utcnow())
-    assert updated is not None
+    try:  # one compare-and-set on the status just read: of concurrent changes, one wins
+        updated = store.set_incident_status(
+            incident_id, body.status, reason, utcnow(), expected=row["status"]
+        )
+    except TransitionRefused as exc:
+        raise ApiError(409, "invalid_status_transition", str(exc)) from exc
+    except StatusConflict as exc:
+        raise ApiError(409, "conflict", str(exc)) from exc
+    if updated is None:
+        raise ApiError(404, "incident_not_found", f"no incident {incident_id}")
     return updated
 
 
@@ -121,8 +127,12 @@ async def put_feedback(request: Request, incident_id: IncidentId) -> dict[str, A
         feedback = validate_feedback(body)
     except FeedbackError as exc:
         raise ApiError(exc.status, exc.code, exc.message) from exc
-    updated = store.put_feedback(incident_id, feedback, request.state.operator, utcnow())
-    assert updated is not None
+    try:  # written only while still RESOLVED (a rerun may have reopened it meanwhile)
+        updated = store.put_feedback(incident_id, feedback, request.state.operator, utcnow())
+    except StatusConflict as exc:
+        raise ApiError(400, "incident_not_resolved", str(exc)) from exc
+    if updated is None:
+        raise ApiError(404, "incident_not_found", f"no incident {incident_id}")
     return updated
 
 

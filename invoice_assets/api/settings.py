@@ -62,6 +62,7 @@ class ApiSettings:
     operators: dict[str, str] = field(default_factory=dict)
     env: Mapping[str, str] | None = None  # for the config check (None: the process environment)
     openai_check: Callable[[], tuple[str, str]] | None = None
+    dagster_home: Path | None = None  # the instance whose runs readiness checks (None: none)
     check_timeout_seconds: float = 2.0
     # Readiness answers are reused this long, so a load balancer or a scrape storm polling
     # /health/ready costs one round of checks per interval, not one per request; after it, one

@@ -82,7 +82,9 @@ def incidents(
         upserts, resolved = reconcile_incidents(
             existing, computed, invoices["invoice_key"], pd.Timestamp(now), t
         )
-        written = store.write_incidents(upserts, resolved, DEFAULT_TENANT, now)
+        written = store.write_incidents(
+            upserts, resolved, DEFAULT_TENANT, now, max_recompute=t.Recovery.MAX_RECOMPUTE
+        )
         store.mark_decided([day], utcnow())
         report.day(day, _figures(upserts, written))
         report.check(day, smoke)

@@ -2,8 +2,9 @@
 
 Output goes through ``emit`` (text, or JSON with ``--json``), progress and errors go to stderr.
 Exit codes: ``EXIT_OK`` 0 success, ``EXIT_FAIL`` 1 the thing checked is not OK, ``EXIT_INVALID``
-2 invalid input or configuration. ``parse_day`` (a strict ISO day, ``domain/days.py``),
-``partition_day`` (a day the partitions hold) and ``require_thresholds`` turn a bad date or a
+2 invalid input or configuration (and 128 + a signal's number for a run stopped by it while it
+waited for a pool slot). ``parse_day`` (a strict ISO day, ``domain/days.py``), ``partition_day``
+(a day the partitions hold) and ``require_thresholds`` turn a bad date or a
 broken thresholds file into that exit 2.
 
 Not for: commands (``invoice_assets/commands/*``) or the group (``invoice_assets/cli.py``).

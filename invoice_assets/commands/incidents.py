@@ -72,35 +72,55 @@ def incidents_show(incident_id: int, as_json: bool) -> None:
     emit(row | {"evidence": evidence}, as_json)
 
 
-def _move(incident_id: int, status: str, reason: str | None) -> None:
-    from invoice_assets.domain.incidents import allowed_transition
+_EXPECT = click.option(
+    "--expect",
+    type=click.Choice(["OPEN", "ACK"]),
+    default=None,
+    help="Change it only if it is still in this status (default: the status read now).",
+)
+
+
+def _move(incident_id: int, status: str, reason: str | None, expect: str | None) -> None:
+    """One compare-and-set on the expected status: exit 2 when the state machine refuses the
+    move, 1 (``conflict``) when the incident is no longer in that status."""
     from resources.store import utcnow
+    from resources.store_incidents import StatusConflict, TransitionRefused
 
     row = _get(incident_id)
-    problem = allowed_transition(row["status"], status)
-    if problem:
-        fail(problem)
     store = Settings.from_env().store()
-    updated = store.set_incident_status(incident_id, status, reason, utcnow())
+    try:
+        updated = store.set_incident_status(
+            incident_id, status, reason, utcnow(), expected=expect or row["status"]
+        )
+    except TransitionRefused as exc:
+        fail(str(exc))
+        raise
+    except StatusConflict as exc:
+        fail(f"conflict: {exc}", EXIT_FAIL)
+        raise
+    if updated is None:
+        fail(f"incident {incident_id} not found", EXIT_FAIL)
     assert updated is not None
     click.echo(_incident_line(updated))
 
 
 @incidents.command("ack")
 @click.argument("incident_id", type=int)
-def incidents_ack(incident_id: int) -> None:
+@_EXPECT
+def incidents_ack(incident_id: int, expect: str | None) -> None:
     """OPEN → ACK."""
-    _move(incident_id, "ACK", None)
+    _move(incident_id, "ACK", None, expect)
 
 
 @incidents.command("resolve")
 @click.argument("incident_id", type=int)
 @click.option("--reason", default="manual_resolved", show_default=True)
-def incidents_resolve(incident_id: int, reason: str) -> None:
+@_EXPECT
+def incidents_resolve(incident_id: int, reason: str, expect: str | None) -> None:
     """OPEN/ACK → RESOLVED (resolved_at is server time)."""
     if len(reason) > 64 or "\x00" in reason:
         fail("--reason must be at most 64 characters without NUL")
-    _move(incident_id, "RESOLVED", reason)
+    _move(incident_id, "RESOLVED", reason, expect)
 
 
 @incidents.command("feedback")
@@ -121,6 +141,7 @@ def incidents_feedback(
 
     from invoice_assets.domain.feedback import FeedbackError, require_resolved, validate_feedback
     from resources.store import utcnow
+    from resources.store_incidents import StatusConflict
 
     row = _get(incident_id)
     body = {
@@ -136,5 +157,8 @@ def incidents_feedback(
         fail(f"{exc.code}: {exc.message}")
         raise
     store = Settings.from_env().store()
-    store.put_feedback(incident_id, feedback, f"cli:{getpass.getuser()}", utcnow())
+    try:  # written only while still RESOLVED (a rerun may have reopened it meanwhile)
+        store.put_feedback(incident_id, feedback, f"cli:{getpass.getuser()}", utcnow())
+    except StatusConflict as exc:
+        fail(f"incident_not_resolved: {exc}")
     click.echo(f"feedback stored for incident {incident_id}")

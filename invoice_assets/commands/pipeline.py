@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -32,6 +33,9 @@ from invoice_assets.commands.common import (
     require_thresholds,
 )
 from invoice_assets.settings import Settings
+
+if TYPE_CHECKING:
+    from invoice_assets.runner import RunOutcome
 
 
 @click.command("validate-config")
@@ -55,6 +59,20 @@ def validate_config(path: str | None, as_json: bool) -> None:
     sys.exit(EXIT_OK if model is not None else EXIT_INVALID)
 
 
+def _materialise_or_exit(work: Callable[[], list[RunOutcome]]) -> list[RunOutcome]:
+    """The runs' outcomes; a slot wait that timed out exits 1, an interrupted one 128 + the
+    signal's number, each with what it waited for."""
+    from invoice_assets.pool_slots import SlotWaitInterrupted, SlotWaitTimeout
+
+    try:
+        return work()
+    except SlotWaitTimeout as exc:
+        fail(str(exc), EXIT_FAIL)
+    except SlotWaitInterrupted as exc:
+        fail(f"interrupted: {exc}", 128 + exc.signum if exc.signum else EXIT_FAIL)
+    raise AssertionError("unreachable")
+
+
 @click.command()
 @click.option("--days", default=3, show_default=True, type=click.IntRange(1, 366))
 @click.option(
@@ -76,8 +94,15 @@ def demo(days: int, invoices_per_day: int, seed: int, end_date: str | None, as_j
     partition_day(window[0], "the first demo day (--end-date minus --days)")
     progress(f"generating {days} day(s) × {invoices_per_day} invoices into {settings.inbox}")
     manifest = generate_demo(settings.inbox, window, invoices_per_day, seed=seed)
-    outcomes = materialise(
-        window, instance_for(settings), progress=progress, tags=cli_tags(operator=None)
+    wait = t.Recovery.STUCK_MINUTES * 60.0
+    outcomes = _materialise_or_exit(
+        lambda: materialise(
+            window,
+            instance_for(settings),
+            progress=progress,
+            tags=cli_tags(operator=None),
+            slot_wait_seconds=wait,
+        )
     )
     store = settings.store()
     summary = build_run_summary(store, window[0], window[-1], t)
@@ -117,12 +142,23 @@ def demo(days: int, invoices_per_day: int, seed: int, end_date: str | None, as_j
     "INVOICE_BACKFILL_POLICY=per_day.",
 )
 @click.option("--operator", default=None, help="Who runs it (run tag; default: your user name).")
-def run(first: str, last: str | None, operator: str | None) -> None:
-    """Materialise a day, or a range, in-process (as the schedule would)."""
+@click.option(
+    "--wait-seconds",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Give up (exit 1) when no pool slot frees within this long "
+    "[default: Recovery.STUCK_MINUTES].",
+)
+def run(first: str, last: str | None, operator: str | None, wait_seconds: float | None) -> None:
+    """Materialise a day, or a range, in-process (as the schedule would).
+
+    Runs whose process died are marked failed and their pool slots freed first; waiting for a
+    slot held by a live run ends after --wait-seconds (exit 1) or on SIGTERM/SIGINT (exit 128 +
+    the signal's number, no run started)."""
     from invoice_assets.partitions import SINGLE_RUN
     from invoice_assets.runner import day_range, instance_for, materialise
 
-    require_thresholds()
+    t = require_thresholds()
     settings = require_settings()
     try:
         days = day_range(
@@ -130,16 +166,21 @@ def run(first: str, last: str | None, operator: str | None) -> None:
         )
     except ValueError as exc:
         fail(str(exc))
-    outcomes = materialise(
-        days,
-        instance_for(settings),
-        single_run=settings.backfill_policy == SINGLE_RUN,
-        progress=progress,
-        tags=cli_tags(operator),
+    wait = t.Recovery.STUCK_MINUTES * 60.0 if wait_seconds is None else wait_seconds
+    outcomes = _materialise_or_exit(
+        lambda: materialise(
+            days,
+            instance_for(settings),
+            single_run=settings.backfill_policy == SINGLE_RUN,
+            progress=progress,
+            tags=cli_tags(operator),
+            slot_wait_seconds=wait,
+        )
     )
     for outcome in outcomes:
         if not outcome.success:
-            fail(f"run {outcome.run_id} failed at {', '.join(outcome.failed_steps)}", EXIT_FAIL)
+            where = ", ".join(outcome.failed_steps) or "no step (interrupted, or it never started)"
+            fail(f"run {outcome.run_id} failed at {where}", EXIT_FAIL)
     click.echo(f"materialised {len(days)} day(s): {days[0]} .. {days[-1]}")
 
 

@@ -39,7 +39,10 @@ def api_settings(settings: Settings) -> ApiSettings:
         fail(str(exc))
         raise
     return ApiSettings(
-        store=settings.store(), operators=operators, openai_check=settings.openai_check()
+        store=settings.store(),
+        operators=operators,
+        openai_check=settings.openai_check(),
+        dagster_home=settings.dagster_home,
     )
 
 
@@ -98,7 +101,11 @@ def health(as_json: bool, timeout: float) -> None:
     except Exception as exc:  # reported by the database check below
         click.echo(f"warning: store not reachable ({type(exc).__name__})", err=True)
     result = readiness(
-        store, model, openai_check=settings.openai_check(), timeout_seconds=timeout
+        store,
+        model,
+        openai_check=settings.openai_check(),
+        timeout_seconds=timeout,
+        dagster_home=settings.dagster_home,
     ).as_dict()
     lines = [f"{result['status'].upper().replace('_', ' ')}"]
     for name, check in result["checks"].items():

@@ -3,14 +3,16 @@
 ``build_incidents`` turns the flag frame into incident rows with their action hint and
 mismatch_info; ``reconcile_incidents`` decides, purely from the stored and the recomputed
 incidents, what a rerun changes: occurrence counts, recompute limits, reopening, and resolving
-incidents whose flags disappeared (``recompute_resolved``). Operator fields (status set by a
-person, resolution, feedback) are never produced here, so the store keeps them.
+incidents whose flags disappeared (``recompute_resolved``). The decisions come from a snapshot
+of the stored state; the store applies each status change as a compare-and-set on the status the
+snapshot saw and never writes status, resolution or feedback otherwise, so a rerun cannot undo an
+operator's write made meanwhile. ``allowed_transition`` is the operators' state machine.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -198,6 +200,15 @@ STATE_COLUMNS = (
 )
 
 
+def past_recompute_limit(recompute_count: Any, status: Any, max_recompute: float) -> Any:
+    """Reprocessed more than MAX_RECOMPUTE times and still unresolved (SPEC §5.5).
+
+    Written with operators only, so the same rule applies to arrays here and to the store's
+    column expressions, where the count is incremented in SQL.
+    """
+    return (recompute_count > max_recompute) & (status != RESOLVED)
+
+
 def reconcile_incidents(
     existing: pd.DataFrame,
     computed: pd.DataFrame,
@@ -205,12 +216,20 @@ def reconcile_incidents(
     now: pd.Timestamp,
     t: Thresholds,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """What a (re)computation changes.
+    """What a (re)computation changes, decided from a snapshot of the stored state.
 
     ``existing`` holds the stored incidents of the invoices in scope (``dedupe_key``,
-    ``invoice_key`` and ``STATE_COLUMNS``). Returns ``(upserts, resolved)``: ``upserts`` are the
-    computed incidents with their new state; ``resolved`` are stored open incidents of invoices
-    in scope whose flags disappeared, with their state now RESOLVED / recompute_resolved.
+    ``invoice_key``, ``STATE_COLUMNS`` and optionally ``feedback_at``). Returns
+    ``(upserts, resolved)``: ``upserts`` are the computed incidents with their state as the
+    snapshot predicts it, and ``reopen`` where a ``recompute_resolved`` incident without
+    feedback comes back; ``resolved`` are stored unresolved incidents of invoices in scope whose
+    flags disappeared, with their state now RESOLVED / recompute_resolved and ``expected_status``
+    (the snapshot's status).
+
+    The snapshot may be stale by the time it is written (an operator resolves meanwhile, a
+    second run writes first): the store therefore applies each status change as a
+    compare-and-set on the snapshot's status, increments the counters in SQL, and writes the
+    predicted status only for new incidents.
     """
     old = existing.set_index("dedupe_key") if len(existing) else None
     up = computed.copy()
@@ -221,12 +240,19 @@ def reconcile_incidents(
     occurrences = np.ones(n, dtype="int64")
     recomputes = np.zeros(n, dtype="int64")
     first_seen = np.full(n, now, dtype=object)
+    reopen = np.zeros(n, dtype=bool)
     if old is not None and n:
         found = old.reindex(up["dedupe_key"])
         seen = found["status"].notna().to_numpy()
         prev_status = found["status"].to_numpy()
         prev_reason = found["resolution_reason"].to_numpy()
-        reopen = seen & (prev_status == RESOLVED) & (prev_reason == RECOMPUTE_RESOLVED)
+        no_feedback = (
+            found["feedback_at"].isna().to_numpy() if "feedback_at" in found else np.ones(n, bool)
+        )
+        # an operator's feedback on a recompute resolution confirms it: the pipeline keeps it
+        reopen = (
+            seen & (prev_status == RESOLVED) & (prev_reason == RECOMPUTE_RESOLVED) & no_feedback
+        )
         keep = seen & ~reopen
         status[keep] = prev_status[keep]
         reason[keep] = prev_reason[keep]
@@ -241,17 +267,22 @@ def reconcile_incidents(
     up["resolved_at"] = resolved_at
     up["occurrence_count"] = occurrences
     up["recompute_count"] = recomputes
-    up["recompute_limit_exceeded"] = (recomputes > t.Recovery.MAX_RECOMPUTE) & (status != RESOLVED)
+    up["recompute_limit_exceeded"] = past_recompute_limit(
+        recomputes, status, t.Recovery.MAX_RECOMPUTE
+    )
     up["first_seen_at"] = first_seen
     up["last_seen_at"] = now
+    up["reopen"] = reopen
 
+    resolved_columns = ["dedupe_key", *STATE_COLUMNS, "expected_status"]
     if old is None:
-        return up, pd.DataFrame(columns=["dedupe_key", *STATE_COLUMNS])
+        return up, pd.DataFrame(columns=resolved_columns)
     in_scope = old["invoice_key"].isin(set(invoice_keys))
     still = old.index.isin(set(up["dedupe_key"]))
     gone = old[in_scope & ~still & (old["status"] != RESOLVED)].copy()
+    gone["expected_status"] = gone["status"]
     gone["status"] = RESOLVED
     gone["resolution_reason"] = RECOMPUTE_RESOLVED
     gone["resolved_at"] = now
     gone["recompute_limit_exceeded"] = False
-    return up, gone.reset_index()[["dedupe_key", *STATE_COLUMNS]]
+    return up, gone.reset_index()[resolved_columns]

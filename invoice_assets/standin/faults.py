@@ -1,11 +1,13 @@
 """The stand-in's scripted behaviours: what each queued fault turns a ``/v1/responses`` reply into.
 
 What it is for: one place that says how a fault looks on the wire, so a test that scripts
-``rate_limit``, ``server_error``, ``unauthorized``, ``truncated`` or ``refusal`` gets what the real
-API sends in that case. ``Behaviour`` is one queued entry; ``error_reply`` is the error a fault
-answers with instead of a response (429 with ``Retry-After`` and ``retry-after-ms``, a 5xx, a 401
-for a revoked key); ``answer_output`` is the message content of a 200 reply (the answer text, cut in
-half and ``incomplete`` when truncated, or a refusal).
+``rate_limit``, ``server_error``, ``unauthorized``, ``truncated``, ``refusal`` or ``drip`` gets what
+the real API (or a sick proxy in front of it) sends in that case; ``drip`` is a 200 reply whose
+headers go out at once and whose body follows one byte every ``drip_seconds``. ``Behaviour`` is
+one queued entry; ``error_reply`` is the error a fault answers with instead of a response (429
+with ``Retry-After`` and ``retry-after-ms``, a 5xx, a 401 for a revoked key); ``answer_output``
+is the message content of a 200 reply (the answer text, cut in half and ``incomplete`` when
+truncated, or a refusal).
 
 Not for: queueing behaviours or the latency (``StandIn`` in ``server.py``), the key check every
 endpoint makes (``handler.py``), or the response object around the content (``responses.py``).
@@ -20,10 +22,11 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Behaviour:
-    kind: str  # answer | rate_limit | server_error | truncated | refusal | unauthorized
+    kind: str  # answer | rate_limit | server_error | truncated | refusal | unauthorized | drip
     status: int = 200
     retry_after: float = 0.0
     payload: Any = None
+    drip_seconds: float = 0.0  # > 0: the body goes out one byte at a time, this far apart
 
 
 @dataclass(frozen=True)

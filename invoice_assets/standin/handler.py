@@ -43,8 +43,18 @@ class StandInHandler(BaseHTTPRequestHandler):
         return  # quiet: tests capture logs and stderr
 
     # -- plumbing ---------------------------------------------------------------------------
-    def _send(self, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> None:
+    def _send(
+        self,
+        status: int,
+        payload: Any,
+        headers: Mapping[str, str] | None = None,
+        drip_seconds: float = 0.0,
+    ) -> None:
+        """The reply; with ``drip_seconds`` > 0 (or the stand-in's ``drip_seconds``) the body
+        follows the headers one byte at a time, until it is out, the client goes or the stand-in
+        stops."""
         data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        drip = drip_seconds or self.server.standin.drip_seconds
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -53,8 +63,17 @@ class StandInHandler(BaseHTTPRequestHandler):
             for key, value in (headers or {}).items():
                 self.send_header(key, value)
             self.end_headers()
-            self.wfile.write(data)
+            if drip <= 0:
+                self.wfile.write(data)
+                self.wfile.flush()
+                return
             self.wfile.flush()
+            for index in range(len(data)):
+                if self.server.standin._stopping.wait(drip):
+                    self.close_connection = True
+                    return
+                self.wfile.write(data[index : index + 1])
+                self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError, ValueError, OSError):
             self.close_connection = True  # the client gave up (timeout) or the server stopped
 
@@ -141,7 +160,8 @@ class StandInHandler(BaseHTTPRequestHandler):
         if reply is not None:
             self._error(reply.status, reply.message, reply.kind, reply.code, **reply.headers)
         else:
-            self._send(200, self._response_object(standin, body, behaviour))
+            answer = self._response_object(standin, body, behaviour)
+            self._send(200, answer, drip_seconds=behaviour.drip_seconds)
 
     def _response_object(
         self, standin: StandIn, body: dict[str, Any], behaviour: Behaviour

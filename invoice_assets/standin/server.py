@@ -14,7 +14,9 @@ extraction record (SPEC §4.1); records are completed to the answer shape (missi
 
 Scripted behaviours are queued and consumed one per ``/v1/responses`` request, in order:
 ``rate_limit(n)``, ``server_error(n)``, ``truncated()``, ``refusal()``, ``unauthorized()``,
-``answer(obj)``; ``slow(seconds)`` sets a latency applied to every later request until changed.
+``answer(obj)``, ``drip(n, seconds_per_byte)`` (headers at once, then the body one byte at a time);
+``slow(seconds)`` sets a latency applied to every later request until changed, and
+``drip_all(seconds_per_byte)`` makes every later reply of any endpoint drip.
 Counters: ``calls`` (``/v1/responses`` requests), ``model_calls``, ``in_flight``,
 ``max_in_flight``; ``requests`` keeps the JSON bodies seen (never the Authorization header).
 A stand-in in another process serves its counters at ``GET /v1/_standin/counters`` (with
@@ -66,6 +68,7 @@ class StandIn:
         self.answers: dict[str, Mapping[str, Any]] = dict(answers or {})
         self.answers_dir = Path(answers_dir) if answers_dir is not None else None
         self.latency = 0.0
+        self.drip_seconds = 0.0
         self.calls = 0
         self.model_calls = 0
         self.in_flight = 0
@@ -142,6 +145,15 @@ class StandIn:
         """401 even with the right key (e.g. a key revoked mid-run)."""
         return self._queue(Behaviour("unauthorized", 401), n)
 
+    def drip(self, n: int = 1, seconds_per_byte: float = 1.0) -> StandIn:
+        """The next ``n`` answers send their headers at once, then one byte per interval."""
+        return self._queue(Behaviour("drip", drip_seconds=seconds_per_byte), n)
+
+    def drip_all(self, seconds_per_byte: float) -> StandIn:
+        """Every later reply, of any endpoint, drips its body (0 turns it off)."""
+        self.drip_seconds = float(seconds_per_byte)
+        return self
+
     def slow(self, seconds: float) -> StandIn:
         """Every later request waits ``seconds`` before answering (0 turns it off)."""
         self.latency = float(seconds)
@@ -151,7 +163,7 @@ class StandIn:
         """Forget the script, the latency and the counters."""
         with self._lock:
             self._script.clear()
-            self.latency = 0.0
+            self.latency = self.drip_seconds = 0.0
             self.calls = self.model_calls = self.max_in_flight = 0
             self.requests.clear()
 

@@ -47,7 +47,7 @@ def _assert_error(response: httpx.Response, status: int, code: str) -> None:
     assert isinstance(detail["message"], str) and detail["message"]
 
 
-def test_health_answers_and_readiness_reports_four_checks(served) -> None:
+def test_health_answers_and_readiness_reports_its_checks(served) -> None:
     base, _ = served
     assert httpx.get(f"{base}/health", timeout=5).json() == {"status": "ok"}
 
@@ -56,8 +56,10 @@ def test_health_answers_and_readiness_reports_four_checks(served) -> None:
     assert ready.status_code == 200, ready.text
     body = ready.json()
     assert body["status"] == "ready"
-    assert set(body["checks"]) == {"database", "config", "openai_api", "queue"}
+    assert set(body["checks"]) == {"database", "config", "openai_api", "queue", "runs"}
     assert body["checks"]["openai_api"]["status"] == "disabled"
+    assert body["checks"]["runs"]["status"] == "disabled"  # no Dagster instance under this home
+    assert body["checks"]["database"]["write"] == "ok"
     assert body["failing_checks"] == []
     assert body["last_activity"]["last_incident_at"] is not None
 

@@ -25,6 +25,7 @@ from invoice_assets.domain.incidents import (
     RESOLVED,
     STATE_COLUMNS,
     dedupe_key,
+    past_recompute_limit,
     reconcile_incidents,
 )
 from tests.domain.conftest import evaluate_records, make_record
@@ -441,4 +442,42 @@ def test_reconcile_with_nothing_stored_and_nothing_computed(t):
         t,
     )
     assert up.empty and gone.empty
-    assert np.array_equal(gone.columns, ["dedupe_key", *STATE_COLUMNS])
+    assert np.array_equal(gone.columns, ["dedupe_key", *STATE_COLUMNS, "expected_status"])
+
+
+def test_a_recompute_resolved_incident_comes_back_as_a_reopening(t):
+    store = FakeStore()
+    store.run([mismatched()], t)
+    store.run([make_record()], t)
+    up, _ = store.run([mismatched()], t)
+    assert list(up["reopen"]) == [True]
+
+
+def test_a_recompute_resolution_confirmed_by_feedback_is_not_reopened(t):
+    store = FakeStore()
+    store.run([mismatched()], t)
+    store.run([make_record()], t)
+    existing = store.frame().assign(feedback_at=store.clock)  # an operator reviewed it
+    ev = evaluate_records([mismatched()], t)
+    up, gone = reconcile_incidents(existing, ev.incidents, ev.invoices["invoice_key"], T0, t)
+    row = up.iloc[0]
+    assert not row["reopen"]
+    assert (row["status"], row["resolution_reason"]) == (RESOLVED, RECOMPUTE_RESOLVED)
+    assert gone.empty
+
+
+def test_a_resolution_names_the_status_it_expects_to_replace(t):
+    store = FakeStore()
+    up, _ = store.run([mismatched(), mismatched(invoice={"invoice_no": "OTHER"})], t)
+    store.operator(up.iloc[1]["dedupe_key"], ACK)
+    _, gone = store.run([make_record(), make_record(invoice={"invoice_no": "OTHER"})], t)
+    expected = dict(zip(gone["dedupe_key"], gone["expected_status"], strict=True))
+    assert expected == {up.iloc[0]["dedupe_key"]: OPEN, up.iloc[1]["dedupe_key"]: ACK}
+    assert set(gone["status"]) == {RESOLVED}
+
+
+def test_the_recompute_limit_rule_reads_counts_and_statuses_alike_everywhere(t):
+    limit = t.Recovery.MAX_RECOMPUTE
+    counts = np.array([limit, limit + 1, limit + 1, limit + 1])
+    statuses = np.array([OPEN, OPEN, ACK, RESOLVED], dtype=object)
+    assert past_recompute_limit(counts, statuses, limit).tolist() == [False, True, True, False]

@@ -222,6 +222,42 @@ def test_an_answer_slower_than_the_timeout_fails_as_timeout_without_status(stand
     assert batch.items[0].extraction_ms >= 900
 
 
+def _threads_keeping_the_process_alive() -> list[str]:
+    import threading
+
+    return [t.name for t in threading.enumerate() if not t.daemon and t.is_alive()][1:]
+
+
+def test_an_answer_dripping_a_byte_a_second_fails_at_the_deadline_and_the_rest_proceed(standin):
+    """Headers at once, then one byte a second: no read ever times out, the deadline ends it."""
+    standin.drip(1, seconds_per_byte=1.0)
+    docs = [("drip.pdf", tiny_pdf("drip")), ("a.pdf", tiny_pdf("a")), ("b.png", tiny_png())]
+    started = time.perf_counter()
+
+    batch = make(
+        standin, timeout_seconds=30, max_retries=2, deadline_seconds=2, max_concurrency=2
+    ).extract_documents(docs)
+
+    elapsed = time.perf_counter() - started
+    drip, *rest = batch.items
+    assert drip.item.error is not None and drip.item.error.code == "deadline_exceeded"
+    assert "2 s deadline" in drip.item.error.message
+    assert [item.item.error for item in rest] == [None, None]
+    assert 2 <= elapsed < 2 + 5  # the deadline, not the 30 s read timeout nor the whole drip
+    assert _threads_keeping_the_process_alive() == []
+
+
+def test_check_api_ends_at_its_timeout_when_the_models_list_drips(standin):
+    standin.drip_all(1.0)
+    started = time.perf_counter()
+
+    status, detail = make(standin).check_api(timeout_seconds=1)
+
+    assert (status, detail) == ("error", "no complete answer within 1s")
+    assert time.perf_counter() - started < 1 + 3
+    assert _threads_keeping_the_process_alive() == []
+
+
 def test_a_truncated_answer_fails_as_truncated_answer(standin):
     standin.truncated()
 
