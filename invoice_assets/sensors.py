@@ -2,8 +2,9 @@
 
 * ``inbox_sensor``: a day whose files changed (by content) since its last extraction → a run of
   that day's partition; files for a day without a partition yet stay pending, named in the tick.
-* ``stuck_sensor``: runs STARTED without a new event, or the inbox queue not draining, for
-  Recovery.STUCK_MINUTES → CRITICAL alert.
+* ``stuck_sensor``: runs whose process is known gone are failed and their pool slots freed
+  (``dead_runs.reap_dead_runs``, alert DEAD_RUN_REAPED); runs STARTED without a new event, or the
+  inbox queue not draining, for Recovery.STUCK_MINUTES → CRITICAL alert.
 * ``incident_alerts_sensor``: after ``incidents`` materialises a day, the §5.6 drift of that day
   and the Alert.* digest rules → alerts, and an observation on that day's
   ``system_health_report`` listing them (so the UI shows a day's alerts).
@@ -22,6 +23,7 @@ from collections.abc import Sequence
 
 import dagster as dg
 
+from invoice_assets.dead_runs import reap_dead_runs
 from invoice_assets.domain.digest import AlertSpec, digest_alerts, drift_alerts
 from invoice_assets.inbox_changes import scan_inbox
 from invoice_assets.jobs import DAILY_JOB
@@ -99,11 +101,25 @@ def stuck_sensor(
     t = thresholds.get()
     store.ensure_schema()  # the sensor may tick before the first run created the tables
     alerts.retry_undelivered()
+    # runs whose process is known gone (this host) are failed and their pool slots freed, so
+    # the next run does not wait for slots nobody will give back
+    reaped = reap_dead_runs(context.instance, t.Recovery.STUCK_MINUTES)
+    if reaped:
+        context.log.warning("reaped dead runs: %s", reaped)
     runs = stuck_runs(context.instance, t.Recovery.STUCK_MINUTES)
     queue = store.queue_state(t.Recovery.STUCK_MINUTES)
     queue_stall = queue["last_progress_at"] if queue["stuck_detected"] else None
     stuck_items = len(runs) + (queue["current_depth"] if queue_stall else 0)
-    specs = []
+    specs = [
+        AlertSpec(
+            "ERROR",
+            "DEAD_RUN_REAPED",
+            f"run {entry['run_id'][:8]}: {entry['action']} ({entry['why']})",
+            entry,
+            subject=f"{entry['run_id']}:{entry['action']}",
+        )
+        for entry in reaped
+    ]
     if stuck_items >= t.Alert.STUCK_COUNT:
         specs += [
             AlertSpec(

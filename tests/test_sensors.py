@@ -302,3 +302,28 @@ def test_failed_error_checks_of_a_successful_run_raise_an_alert(env, instance) -
     (alert,) = store_for(env).alerts()
     assert alert["code"] == "CHECK_FAILED"
     assert alert["context"]["checks"] == [{"asset": "probe", "check": "always_fails"}]
+
+
+def test_the_stuck_sensor_fails_a_run_whose_process_is_gone(env, instance) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    code = "import json, invoice_assets.dead_runs as d; print(json.dumps(d.process_tags()))"
+    gone = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout
+    )  # the tags of a process that has exited
+    run = instance.add_run(
+        dg.DagsterRun(job_name="daily_invoices", status=dg.DagsterRunStatus.STARTED, tags=gone)
+    )
+
+    result, _ = tick(stuck_sensor, env, instance)
+
+    assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
+    assert "DEAD_RUN_REAPED" in result.skip_message
+    reaped = store_for(env).alerts(code="DEAD_RUN_REAPED")
+    assert {a["context"]["action"] for a in reaped} == {"failed", "slots freed"}
+    assert {a["context"]["run_id"] for a in reaped} == {run.run_id}

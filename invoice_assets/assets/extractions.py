@@ -17,6 +17,7 @@ import pandas as pd
 
 from invoice_assets.assets.daily import Check, DayReport, daily_asset, rounded
 from invoice_assets.checks.expectations import EXTRACTIONS_CHECK, extractions_expectations
+from invoice_assets.dead_runs import TAG_PROCESS, process_tags
 from invoice_assets.domain.arrays import collector_paused, rate
 from invoice_assets.domain.frames import items_to_frames
 from invoice_assets.domain.records import InboxItem, ItemError, mark_duplicates, sniff_kind
@@ -185,6 +186,9 @@ def extractions(
     report = DayReport(context)
     days = report.days
     store.ensure_schema()
+    if TAG_PROCESS not in context.run.tags:  # a run the daemon or the UI launched
+        # name the process that holds this run's pool slot, so a dead one can be reaped
+        context.instance.add_run_tags(context.run_id, process_tags())
     opened = [_open_day(day, store, inbox, openai) for day in days]
     work = [d for d, _ in opened]
     store.replace_partitions_streamed(
