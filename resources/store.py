@@ -146,7 +146,8 @@ class InvoiceStore(StoreOps, ReportOps, AlertOps, HealthOps, dg.ConfigurableReso
     def _migrate(self) -> int:
         with self.engine.begin() as conn:
             s.metadata.create_all(conn)
-            conn.execute(text(store_marker.CREATE_ROW))
+            if store_marker.read(conn) is None:  # a store opened as it is writes nothing
+                conn.execute(text(store_marker.CREATE_ROW))
             row = conn.execute(
                 select(s.store_meta.c.value).where(s.store_meta.c.key == "schema_version")
             ).scalar()
