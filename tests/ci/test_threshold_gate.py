@@ -181,3 +181,16 @@ def test_repository_passes_the_gate():
     result = run_gate()
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip().endswith("files scanned, 0 findings")
+
+
+def test_the_seeds_own_grep_gate_prints_nothing_over_the_sources():
+    """seed §2.1, as the seed writes it (the sources only: not .venv, whose packages have theirs)."""
+    found = subprocess.run(
+        'grep -rn "THRESHOLD\\s*=" --include="*.py" invoice_assets resources bench .ci tests'
+        ' | grep -v "config.py" | grep -v "test_"',
+        shell=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert found.stdout == ""
