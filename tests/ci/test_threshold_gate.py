@@ -184,7 +184,7 @@ def test_repository_passes_the_gate():
 
 
 def test_the_seeds_own_grep_gate_prints_nothing_over_the_sources():
-    """seed §2.1, as the seed writes it (the sources only: not .venv, whose packages have theirs)."""
+    """seed §2.1, as the seed writes it, over the sources (not .venv: its packages have theirs)."""
     found = subprocess.run(
         'grep -rn "THRESHOLD\\s*=" --include="*.py" invoice_assets resources bench .ci tests'
         ' | grep -v "config.py" | grep -v "test_"',
