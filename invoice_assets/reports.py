@@ -24,7 +24,14 @@ if TYPE_CHECKING:
 
 WINDOW_DAYS = 7
 CALL_COLUMNS = ["pipeline_total_ms", "extraction_ms", "http_status"]
-HEALTH_FACTS = ["day", "supplier", "has_mismatch", "mismatch_ratio", "suspect_reason"]
+HEALTH_FACTS = [
+    "day",
+    "supplier",
+    "supplier_id",
+    "has_mismatch",
+    "mismatch_ratio",
+    "suspect_reason",
+]
 HEALTH_READ_DAYS = 31  # report days per read of a range (their windows reach 13 days earlier)
 
 

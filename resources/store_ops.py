@@ -83,7 +83,7 @@ class StoreOps:
         i, x = s.incidents, s.extractions
         keys = select(x.c.invoice_key).where(x.c.day.in_(list(days)))
         query = select(
-            i.c.dedupe_key, i.c.invoice_key, *[i.c[c] for c in STATE], i.c.feedback_at
+            i.c.dedupe_key, i.c.invoice_key, i.c.day, *[i.c[c] for c in STATE], i.c.feedback_at
         ).where(i.c.tenant == tenant, i.c.invoice_key.in_(keys))
         return self._read(query)
 
@@ -266,6 +266,7 @@ class StoreOps:
             "incident_id",
             "day",
             "supplier",
+            "supplier_id",
             "severity",
             "primary_flag",
             "action_class",

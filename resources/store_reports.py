@@ -29,6 +29,7 @@ _FACT_COLUMNS: dict[str, Any] = {
     "day": s.extractions.c.day,
     "invoice_key": s.extractions.c.invoice_key,
     "supplier": s.extractions.c.supplier,
+    "supplier_id": s.extractions.c.supplier_id,
     "started_at": s.extractions.c.started_at,
     "extraction_ms": s.extractions.c.extraction_ms,
     "http_status": s.extractions.c.http_status,
