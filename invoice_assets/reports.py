@@ -63,7 +63,8 @@ def run_summary_with_queue(
     )
     # Queue samples are wall-clock facts: the depth seen from the window start until now.
     queue = store.queue_state(t.Recovery.STUCK_MINUTES, since=start)
-    document = run_summary(start, end, utcnow(), invoices, incidents, codes, queue, calls)
+    again = store.re_arrival_count(first_day, last_day)
+    document = run_summary(start, end, utcnow(), invoices, incidents, codes, queue, calls, again)
     return document, queue
 
 
