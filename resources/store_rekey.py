@@ -18,6 +18,9 @@ inside one transaction:
   occurrence count. Every other member is written, as it was, to ``incident_merges`` and deleted.
 * Every row gets the table's ``supplier_id`` and shows a known supplier's table name.
 
+Memory follows one day of keys and the incidents without ETTN (their light columns); every write
+is set-based (a temporary table and one statement per table), whatever the number of rows.
+
 Not for: the folding rule (``invoice_assets/domain/suppliers.py``) or incident decisions.
 """
 
@@ -28,19 +31,34 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column, MetaData, Table, Text, and_, delete, exists, func, insert, or_
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    and_,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+)
 from sqlalchemy import select as sql_select
 from sqlalchemy import update as sql_update
 from sqlalchemy.engine import Connection
 
 from invoice_assets.domain.incidents import ACK, MANUAL_RESOLVED, RESOLVED, dedupe_key
-from invoice_assets.domain.suppliers import SupplierDirectory
+from invoice_assets.domain.suppliers import TAX_ID, SupplierDirectory
 from resources import store_schema as s
 
 if TYPE_CHECKING:
     from resources.store import InvoiceStore
 
 REASON = "canonical supplier id"
+CHUNK = 1_000  # ids per IN (…) list
 
 
 def rekey_store(store: InvoiceStore, suppliers: SupplierDirectory) -> dict[str, int]:
@@ -51,13 +69,12 @@ def rekey_store(store: InvoiceStore, suppliers: SupplierDirectory) -> dict[str, 
 
 
 def rekey_suppliers(conn: Connection, suppliers: SupplierDirectory | None = None) -> dict[str, int]:
-    """Re-key stage rows and incidents with ``suppliers`` (default: the shipped table), merge
+    """Re-key stage rows and incidents with ``suppliers`` (default: the table in use), merge
     incidents made one and name every supplier; what changed, counted."""
     if suppliers is None:
         from resources.suppliers import load_suppliers
 
         suppliers = load_suppliers()
-    keys, moved = _rekey_stage_rows(conn, suppliers)
     x = s.extractions
     printed: Sequence[Any] = conn.execute(  # (name, id, tax id) as extraction rows hold them
         sql_select(x.c.supplier, x.c.supplier_id, x.c.supplier_tax_id)
@@ -66,7 +83,9 @@ def rekey_suppliers(conn: Connection, suppliers: SupplierDirectory | None = None
     ).all()
     # each stored id (the printed name before version 4) → the id the table gives it now
     ids = {sid or name: suppliers.resolve_one(name, tax).id for name, sid, tax in printed}
-    rekeyed, merged = _rekey_incidents(conn, suppliers, keys, datetime.now(UTC))
+    taxed = _taxed_keys(conn, suppliers)  # before the stage rows move
+    moved = _rekey_stage_rows(conn, suppliers)
+    rekeyed, merged = _rekey_incidents(conn, suppliers, taxed, datetime.now(UTC))
     renamed = _name_extractions(conn, suppliers, printed) + _name_incidents(conn, suppliers, ids)
     return {
         "invoice_keys_changed": moved,
@@ -81,41 +100,56 @@ def _rest(key: str, prefix: str | None) -> str | None:
     return key[len(prefix) :] if prefix and key.startswith(f"{prefix}|") else None
 
 
-def _rekey_stage_rows(conn: Connection, suppliers: SupplierDirectory) -> tuple[dict, int]:
-    """Move stage rows to their new keys; returns (old key → new key, rows moved per table)."""
+_NO_ETTN = or_(s.extractions.c.ettn.is_(None), s.extractions.c.ettn == "")
+
+
+def _taxed_keys(conn: Connection, suppliers: SupplierDirectory) -> dict[str, str]:
+    """The new key of each invoice identified with a tax id (only its extraction row knows the
+    tax id; an incident is re-keyed from its name otherwise)."""
     x = s.extractions
     rows: Sequence[Any] = conn.execute(
-        sql_select(x.c.day, x.c.invoice_key, x.c.supplier, x.c.supplier_id, x.c.supplier_tax_id)
-        .where(
-            x.c.status == "ok",
-            x.c.supplier.is_not(None),
-            or_(x.c.ettn.is_(None), x.c.ettn == ""),
+        sql_select(x.c.invoice_key, x.c.supplier, x.c.supplier_id, x.c.supplier_tax_id).where(
+            x.c.status == "ok", x.c.supplier_tax_id.is_not(None), _NO_ETTN
         )
-        .order_by(x.c.day, x.c.source_file, x.c.line_no)
     ).all()
-    keys: dict[str, str] = {}
-    groups: dict[tuple[str, str], list[str]] = {}  # (day, new key) → old keys, in file order
-    for day, key, printed, sid, tax_id in rows:
-        rest = _rest(key, sid or printed)
-        if rest is None:
-            continue
-        new = suppliers.resolve_one(printed, tax_id).id + rest
-        if new != key:
-            keys.setdefault(key, new)
-        groups.setdefault((day, new), []).append(key)
-    moves = [
-        {"day": day, "old_key": olds[0], "new_key": new}
-        for (day, new), olds in groups.items()
-        if new not in olds  # else the row already holding it keeps it
-    ]
-    if not moves:
-        return keys, 0
-    keymap = _temporary(conn, "rekey_map", ["day", "old_key"], ["new_key"], moves)
+    keys = {}
+    for key, name, sid, tax in rows:
+        rest = _rest(key, sid or name)
+        if rest is not None:
+            keys[key] = suppliers.resolve_one(name, tax).id + rest
+    return keys
+
+
+def _rekey_stage_rows(conn: Connection, suppliers: SupplierDirectory) -> int:
+    """Move stage rows to their new keys, one day's keys in memory at a time; rows moved."""
+    x = s.extractions
+    keymap = _temporary(
+        conn, "rekey_map", [_text("day", key=True), _text("old_key", key=True), _text("new_key")]
+    )
+    days: list[str] = list(conn.execute(sql_select(x.c.day).distinct()).scalars())
+    for day in days:
+        rows: Sequence[Any] = conn.execute(
+            sql_select(x.c.invoice_key, x.c.supplier, x.c.supplier_id, x.c.supplier_tax_id)
+            .where(x.c.day == day, x.c.status == "ok", x.c.supplier.is_not(None), _NO_ETTN)
+            .order_by(x.c.source_file, x.c.line_no)
+        ).all()
+        groups: dict[str, list[str]] = {}  # new key → old keys, in file order
+        for key, name, sid, tax in rows:
+            rest = _rest(key, sid or name)
+            if rest is not None:
+                groups.setdefault(suppliers.resolve_one(name, tax).id + rest, []).append(key)
+        moves = [
+            {"day": day, "old_key": olds[0], "new_key": new}
+            for new, olds in groups.items()
+            if new not in olds  # else the row already holding it keeps it
+        ]
+        if moves:
+            conn.execute(insert(keymap), moves)
     # A key another row of the day still holds is never taken (no chain of moves, no clash).
     held = exists().where(x.c.day == keymap.c.day, x.c.invoice_key == keymap.c.new_key)
     conn.execute(delete(keymap).where(held))
-    moved = conn.execute(sql_select(func.count()).select_from(keymap)).scalar_one()
-    for table in s.STAGE_TABLES.values():
+    moved = int(conn.execute(sql_select(func.count()).select_from(keymap)).scalar_one())
+    for table in s.STAGE_TABLES.values() if moved else ():
         match = and_(keymap.c.day == table.c.day, keymap.c.old_key == table.c.invoice_key)
         conn.execute(
             sql_update(table)
@@ -123,7 +157,7 @@ def _rekey_stage_rows(conn: Connection, suppliers: SupplierDirectory) -> tuple[d
             .values(invoice_key=sql_select(keymap.c.new_key).where(match).scalar_subquery())
         )
     keymap.drop(conn)
-    return keys, int(moved)
+    return moved
 
 
 def _work(row: Any) -> tuple[int, int]:
@@ -139,75 +173,145 @@ def _work(row: Any) -> tuple[int, int]:
     return rank, int(row.incident_id)
 
 
+def _incident_columns() -> list[Any]:
+    i = s.incidents
+    names = (
+        "incident_id",
+        "tenant",
+        "invoice_key",
+        "dedupe_key",
+        "supplier",
+        "supplier_id",
+        "primary_flag",
+        "day",
+        "status",
+        "resolution_reason",
+        "feedback_at",
+        "first_seen_at",
+        "last_seen_at",
+        "occurrence_count",
+    )
+    return [i.c[n] for n in names]
+
+
 def _rekey_incidents(
-    conn: Connection, suppliers: SupplierDirectory, keys: dict[str, str], now: datetime
+    conn: Connection, suppliers: SupplierDirectory, taxed: dict[str, str], now: datetime
 ) -> tuple[int, int]:
     """Incidents follow their invoice's new key; those made one are merged. Returns (incidents
     re-keyed, incidents merged into another)."""
     i = s.incidents
+    prefix = func.coalesce(i.c.supplier_id, i.c.supplier)
+    keyed_by_supplier = func.substr(i.c.invoice_key, 1, func.length(prefix) + 1) == prefix + "|"
+    candidates: Sequence[Any] = conn.execute(
+        sql_select(*_incident_columns()).where(i.c.supplier.is_not(None), keyed_by_supplier)
+    ).all()
     renamed: dict[int, tuple[str, str]] = {}  # incident id → (invoice key, dedupe key)
     groups: dict[str, list[Any]] = {}  # new dedupe key → incidents
-    for row in conn.execute(sql_select(i).where(i.c.supplier.is_not(None))).all():
-        new = keys.get(row.invoice_key)
-        rest = _rest(row.invoice_key, row.supplier) if row.supplier_id is None else None
-        if new is None and rest is not None:  # a version-3 incident whose invoice is gone
-            new = suppliers.resolve_one(row.supplier).id + rest
+    for row in candidates:
+        new = taxed.get(row.invoice_key)
+        own = row.supplier_id or row.supplier
+        if new is None and not TAX_ID.match(own):  # a tax id's supplier: only taxed knows it
+            new = suppliers.resolve_one(row.supplier).id + row.invoice_key[len(own) :]
         if new is None or new == row.invoice_key:
             continue
         renamed[row.incident_id] = (new, dedupe_key(row.tenant, new, row.primary_flag))
         groups.setdefault(renamed[row.incident_id][1], []).append(row)
     # Incidents that already hold a new dedupe key and keep it join its group.
     wanted = list(groups)
-    for start in range(0, len(wanted), 1_000):
-        chunk = wanted[start : start + 1_000]
-        for row in conn.execute(sql_select(i).where(i.c.dedupe_key.in_(chunk))).all():
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start : start + CHUNK]
+        for row in conn.execute(sql_select(*_incident_columns()).where(i.c.dedupe_key.in_(chunk))):
             if row.incident_id not in renamed:
                 groups[row.dedupe_key].append(row)
-    # Renamed incidents first leave their old dedupe keys, so no final key is ever held twice.
-    for number in renamed:
-        conn.execute(
-            sql_update(i).where(i.c.incident_id == number).values(dedupe_key=f"rekey-{number}")
-        )
-    merged = 0
+    changes: list[dict[str, Any]] = []
+    gone: list[tuple[int, Any]] = []  # (survivor id, merged incident)
     for members in groups.values():
         survivor, *others = sorted(members, key=_work)
-        values: dict[str, Any] = {}
-        if survivor.incident_id in renamed:
-            values["invoice_key"], values["dedupe_key"] = renamed[survivor.incident_id]
+        new_key, new_dedupe = renamed.get(survivor.incident_id, (None, None))
+        change = dict.fromkeys(_CHANGED) | {
+            "incident_id": survivor.incident_id,
+            "invoice_key": new_key,
+            "dedupe_key": new_dedupe,
+        }
         if others:
-            merged += len(others)
-            values |= {
+            gone += [(survivor.incident_id, m) for m in others]
+            change |= {
                 "day": min(m.day for m in members),
                 "first_seen_at": min(m.first_seen_at for m in members),
                 "last_seen_at": max(m.last_seen_at for m in members),
                 "occurrence_count": sum(int(m.occurrence_count) for m in members),
                 "updated_at": now,
             }
-            _record_merges(conn, survivor.incident_id, others, now)
-        if values:
-            conn.execute(
-                sql_update(i).where(i.c.incident_id == survivor.incident_id).values(**values)
-            )
-    return len(renamed), merged
+        if others or new_dedupe is not None:
+            changes.append(change)
+    _record_merges(conn, gone, now)
+    _apply(conn, changes)
+    return len(renamed), len(gone)
 
 
-def _record_merges(conn: Connection, survivor: int, others: list[Any], now: datetime) -> None:
-    """Keep each merged incident as it was in ``incident_merges``, then delete it."""
-    conn.execute(
-        insert(s.incident_merges),
+def _record_merges(conn: Connection, gone: list[tuple[int, Any]], now: datetime) -> None:
+    """Keep each merged incident, as it was, in ``incident_merges``; then delete it."""
+    i = s.incidents
+    survivor_of = {m.incident_id: survivor for survivor, m in gone}
+    numbers_all = list(survivor_of)
+    for start in range(0, len(numbers_all), CHUNK):
+        numbers = numbers_all[start : start + CHUNK]
+        rows = conn.execute(sql_select(i).where(i.c.incident_id.in_(numbers))).mappings().all()
+        conn.execute(
+            insert(s.incident_merges),
+            [
+                {
+                    "merged_at": now,
+                    "survivor_id": survivor_of[r["incident_id"]],
+                    "merged_incident_id": r["incident_id"],
+                    "reason": REASON,
+                    "incident_json": json.dumps(dict(r), default=str),
+                }
+                for r in rows
+            ],
+        )
+        conn.execute(delete(i).where(i.c.incident_id.in_(numbers)))
+
+
+# What a survivor may change, besides its keys (None: keep the stored value).
+_CHANGED = ("day", "first_seen_at", "last_seen_at", "occurrence_count", "updated_at")
+
+
+def _apply(conn: Connection, changes: list[dict[str, Any]]) -> None:
+    """Write the survivors' new keys and merged facts in set-based statements: first every
+    re-keyed incident leaves its old dedupe key (so no final key is ever held twice, whatever
+    the order), then each column takes its new value where there is one."""
+    if not changes:
+        return
+    i = s.incidents
+    moves = _temporary(
+        conn,
+        "incident_moves",
         [
-            {
-                "merged_at": now,
-                "survivor_id": survivor,
-                "merged_incident_id": m.incident_id,
-                "reason": REASON,
-                "incident_json": json.dumps(dict(m._mapping), default=str),
-            }
-            for m in others
+            Column("incident_id", Integer, primary_key=True),
+            _text("invoice_key", null=True),
+            _text("dedupe_key", null=True),
+            *(Column(c.name, c.type, nullable=True) for c in (i.c[n] for n in _CHANGED)),
         ],
     )
-    i = s.incidents
-    conn.execute(delete(i).where(i.c.incident_id.in_([m.incident_id for m in others])))
+    conn.execute(insert(moves), changes)
+    match = moves.c.incident_id == i.c.incident_id
+    rekeyed = exists().where(match, moves.c.dedupe_key.is_not(None))
+    parked = literal("rekey-") + cast(i.c.incident_id, Text)
+    conn.execute(sql_update(i).where(rekeyed).values(dedupe_key=parked))
+    conn.execute(
+        sql_update(i)
+        .where(exists().where(match))
+        .values(
+            {
+                i.c[name]: func.coalesce(
+                    sql_select(moves.c[name]).where(match).scalar_subquery(), i.c[name]
+                )
+                for name in ("invoice_key", "dedupe_key", *_CHANGED)
+            }
+        )
+    )
+    moves.drop(conn)
 
 
 def _name_extractions(conn: Connection, suppliers: SupplierDirectory, found: Sequence[Any]) -> int:
@@ -244,7 +348,11 @@ def _rename(conn: Connection, table: Table, other: Any, names: list[dict]) -> in
     the number of names. Returns the rows changed."""
     if not names:
         return 0
-    named = _temporary(conn, f"{table.name}_names", ["name", "other"], ["shown", "sid"], names)
+    columns = ["name", "other", "shown", "sid"]
+    named = _temporary(
+        conn, f"{table.name}_names", [_text(c, key=c in ("name", "other")) for c in columns]
+    )
+    conn.execute(insert(named), names)
     hit = and_(named.c.name == table.c.supplier, named.c.other == other)
     changed = conn.execute(
         sql_update(table)
@@ -258,17 +366,13 @@ def _rename(conn: Connection, table: Table, other: Any, names: list[dict]) -> in
     return int(changed)
 
 
-def _temporary(
-    conn: Connection, name: str, keys: list[str], values: list[str], rows: list[dict[str, Any]]
-) -> Table:
-    """A temporary table keyed by ``keys`` holding ``rows`` (dropped by the caller)."""
-    table = Table(
-        name,
-        MetaData(),
-        *(Column(k, Text, primary_key=True) for k in keys),
-        *(Column(v, Text, nullable=False) for v in values),
-        prefixes=["TEMPORARY"],
-    )
+def _text(name: str, *, key: bool = False, null: bool = False) -> Column:
+    return Column(name, Text, primary_key=key, nullable=null)
+
+
+def _temporary(conn: Connection, name: str, columns: list[Column]) -> Table:
+    """A temporary table of ``columns``, created empty (dropped by the caller; a rollback drops
+    it too)."""
+    table = Table(name, MetaData(), *columns, prefixes=["TEMPORARY"])
     table.create(conn)
-    conn.execute(insert(table), rows)
     return table

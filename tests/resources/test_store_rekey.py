@@ -123,6 +123,21 @@ def old_store(env: dict[str, str]) -> InvoiceStore:
         _incident(conn, D3, "CK BOGAZICI|INV-2|2025-01", "CK BOGAZICI", status="ACK", offset=2)
         _incident(conn, D3, "CK Bogazici|INV-2|2025-01", "CK Bogazici", offset=2)
         _incident(conn, D3, "ETTN-9", long_name, offset=2)
+        # An incident already holding the canonical key, and one that will take it; and an
+        # incident whose extraction rows are gone.
+        _incident(conn, D2, "ck-bogazici|INV-4|2025-01", "ck-bogazici", status="ACK", offset=1)
+        _incident(
+            conn,
+            D1,
+            "CK Bogazici|INV-4|2025-01",
+            "CK Bogazici",
+            feedback=feedback,
+            feedback_at=T0,
+            status="RESOLVED",
+            reason="manual_resolved",
+            resolved_at=T0,
+        )
+        _incident(conn, D1, "Gediz Elektrik|INV-7|2025-01", "Gediz Elektrik")
     store_module._SCHEMA_READY.discard(store.url)  # another process opens the old store
     return store
 
@@ -141,7 +156,13 @@ def test_two_incidents_of_one_invoice_become_one_keeping_the_operators_work(old_
     assert old_store.ensure_schema() == SCHEMA_VERSION == 4
 
     incidents = _incidents(old_store)
-    assert set(incidents) == {"ck-bogazici|INV-1|2025-01", "ck-bogazici|INV-2|2025-01", "ETTN-9"}
+    assert set(incidents) == {
+        "ck-bogazici|INV-1|2025-01",
+        "ck-bogazici|INV-2|2025-01",
+        "ck-bogazici|INV-4|2025-01",
+        "gediz|INV-7|2025-01",
+        "ETTN-9",
+    }
     merged = incidents["ck-bogazici|INV-1|2025-01"]
     # The survivor is the one with feedback; it stays on the invoice's first day.
     assert (merged["status"], merged["resolution_reason"]) == ("RESOLVED", "manual_resolved")
@@ -157,6 +178,15 @@ def test_two_incidents_of_one_invoice_become_one_keeping_the_operators_work(old_
     assert (merged["supplier"], merged["supplier_id"]) == ("CK Boğaziçi", "ck-bogazici")
     # Without feedback, an acknowledgement is the operator work that wins.
     assert incidents["ck-bogazici|INV-2|2025-01"]["status"] == "ACK"
+    # The incident with feedback takes the key another one already held.
+    taken = incidents["ck-bogazici|INV-4|2025-01"]
+    assert (taken["status"], taken["day"]) == ("RESOLVED", D1)
+    assert taken["feedback_json"]["action_taken"] == "VERIFIED_LOGIC"
+    assert taken["dedupe_key"] == dedupe_key(
+        "default", "ck-bogazici|INV-4|2025-01", "INVOICE_TOTAL_MISMATCH"
+    )
+    orphan = incidents["gediz|INV-7|2025-01"]  # re-keyed from its own name
+    assert (orphan["supplier"], orphan["supplier_id"]) == ("Gediz", "gediz")
 
 
 def test_every_merged_incident_is_kept_as_it_was(old_store) -> None:
@@ -164,7 +194,11 @@ def test_every_merged_incident_is_kept_as_it_was(old_store) -> None:
     with old_store.engine.connect() as conn:
         rows = conn.execute(select(s.incident_merges)).mappings().all()
     merged = {json.loads(r["incident_json"])["invoice_key"]: r for r in rows}
-    assert set(merged) == {"CK Bogazici|INV-1|2025-01", "CK Bogazici|INV-2|2025-01"}
+    assert set(merged) == {
+        "CK Bogazici|INV-1|2025-01",
+        "CK Bogazici|INV-2|2025-01",
+        "ck-bogazici|INV-4|2025-01",
+    }
     first = json.loads(merged["CK Bogazici|INV-1|2025-01"]["incident_json"])
     assert (first["status"], first["occurrence_count"], first["day"]) == ("OPEN", 2, D1)
     survivors = {i["incident_id"] for i in old_store.list_incidents()}
