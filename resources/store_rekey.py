@@ -53,6 +53,7 @@ from sqlalchemy.engine import Connection
 from invoice_assets.domain.incidents import ACK, MANUAL_RESOLVED, RESOLVED, dedupe_key
 from invoice_assets.domain.suppliers import TAX_ID, SupplierDirectory
 from resources import store_schema as s
+from resources.store_incidents import serialise_incident_writes
 
 if TYPE_CHECKING:
     from resources.store import InvoiceStore
@@ -75,6 +76,7 @@ def rekey_suppliers(conn: Connection, suppliers: SupplierDirectory | None = None
         from resources.suppliers import load_suppliers
 
         suppliers = load_suppliers()
+    serialise_incident_writes(conn)  # a run's incident write waits until this one commits
     x = s.extractions
     printed: Sequence[Any] = conn.execute(  # (name, id, tax id) as extraction rows hold them
         sql_select(x.c.supplier, x.c.supplier_id, x.c.supplier_tax_id)
