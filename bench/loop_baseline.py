@@ -134,6 +134,14 @@ def evaluate_invoice(
             )
         if inv["ettn"] is None and inv["invoice_no"] is None:
             errors.append(_issue("MISSING_FIELD", "invoice_no", "neither ettn nor invoice_no"))
+        if inv["invoice_period"] is None and inv["invoice_date"] is None:
+            errors.append(
+                _issue(
+                    "MISSING_FIELD",
+                    "invoice_period",
+                    "neither invoice_period nor invoice_date to derive it from",
+                )
+            )
         if price < v.MIN_UNIT_PRICE:
             errors.append(
                 _issue(

@@ -3,12 +3,12 @@
 This module defines the ``invoice-ops`` group and registers on it the commands of
 ``invoice_assets/commands/``: ``pipeline`` (validate-config, demo, run, ingest, summary),
 ``incidents`` (incidents list/show/ack/resolve/feedback), ``alerts`` (alerts list), ``runs``
-(reap) and ``service`` (serve, health, status, token, smoke). Thin commands over library
-functions; output goes through ``commands.common.emit`` (text, or JSON with ``--json``), errors go
-to stderr. Exit codes: 0 success, 1 the thing checked is not OK (failed run, not ready, smoke
-failure, a status that moved meanwhile), 2 invalid input or configuration (bad config, bad
-arguments); a run interrupted by a signal while it waits for a pool slot exits 128 + the
-signal's number.
+(reap), ``suppliers`` (suppliers check/resolve/rekey) and ``service`` (serve, health, status,
+token, smoke). Thin commands over library functions; output goes through ``commands.common.emit``
+(text, or JSON with ``--json``), errors go to stderr. Exit codes: 0 success, 1 the thing checked
+is not OK (failed run, not ready, smoke failure, a status that moved meanwhile), 2 invalid input
+or configuration (bad config, bad arguments); a run interrupted by a signal while it waits for a
+pool slot exits 128 + the signal's number.
 
 Not for: the commands themselves or their shared helpers (``invoice_assets/commands/``), nor the
 work they do (the library modules they call).
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import click
 
-from invoice_assets.commands import alerts, incidents, pipeline, runs, service
+from invoice_assets.commands import alerts, incidents, pipeline, runs, service, suppliers
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,6 +35,7 @@ for _command in (
     runs.reap,
     incidents.incidents,
     alerts.alerts,
+    suppliers.suppliers,
     service.serve,
     service.health,
     service.status,

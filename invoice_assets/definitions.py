@@ -44,6 +44,7 @@ from resources.inbox import InboxResource
 from resources.market_data import MarketDataResource
 from resources.openai_extractor import OpenAIExtractor
 from resources.store import InvoiceStore
+from resources.suppliers import SuppliersResource, suppliers_file
 from resources.thresholds import ThresholdsError, ThresholdsResource, check_thresholds
 
 DAILY_ASSETS: tuple[DailyAsset, ...] = (
@@ -77,6 +78,7 @@ def build_resources(env: Mapping[str, str]) -> dict[str, object]:
         "extractor": InboxExtractor(),
         "openai": openai_extractor(settings),
         "market_data": MarketDataResource(),
+        "suppliers": SuppliersResource(path=str(suppliers_file(env))),
         "alerts": AlertSink(
             store=store,
             webhook_url=dg.EnvVar("INVOICE_ALERT_WEBHOOK_URL") if settings.webhook_url else None,

@@ -35,6 +35,7 @@ from invoice_assets.demo_format import dump_record, encode, invoice_key, write_a
 from invoice_assets.demo_records import invoice_record, malformed_record, month_facts
 from invoice_assets.domain.flags import CATALOGUE
 from invoice_assets.domain.market import MarketData
+from invoice_assets.domain.suppliers import SupplierDirectory
 
 if TYPE_CHECKING:
     from resources.thresholds import Thresholds
@@ -105,13 +106,15 @@ def generate_demo(
     *,
     market: MarketData | None = None,
     thresholds: Thresholds | None = None,
+    suppliers: SupplierDirectory | None = None,
 ) -> DemoManifest:
     """Write the demo invoices of ``days`` into ``inbox`` and return (and write) the manifest.
 
-    ``market`` and ``thresholds`` default to the shipped config (``load_market_data()``,
-    ``load_thresholds()``). Demo files of an earlier run that this run does not rewrite
-    (``inv-*.json`` in the same day folders) are removed, so a day folder holds exactly this run's
-    files; anything else in the inbox is left alone.
+    ``market``, ``thresholds`` and ``suppliers`` default to the shipped config
+    (``load_market_data()``, ``load_thresholds()``, ``load_suppliers()``). Demo files of an
+    earlier run that this run does not rewrite (``inv-*.json`` in the same day folders) are
+    removed, so a day folder holds exactly this run's files; anything else in the inbox is left
+    alone.
     """
     if invoices_per_day < 0 or invoices_per_day > MAX_PER_DAY:
         raise ValueError(f"invoices_per_day must be in 0..{MAX_PER_DAY}, got {invoices_per_day}")
@@ -126,6 +129,10 @@ def generate_demo(
         from resources.thresholds import load_thresholds
 
         thresholds = load_thresholds()
+    if suppliers is None:
+        from resources.suppliers import load_suppliers
+
+        suppliers = load_suppliers()
 
     inbox = Path(inbox)
     entries: list[DemoInvoice] = []
@@ -147,7 +154,7 @@ def generate_demo(
                 DemoInvoice(
                     day=day.isoformat(),
                     file_name=name,
-                    invoice_key=invoice_key(record),
+                    invoice_key=invoice_key(record, suppliers),
                     supplier=record["invoice"]["supplier"],
                     anomaly=anomaly,
                     expected_primary_flag=expected[0] if expected else None,

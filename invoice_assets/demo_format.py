@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from invoice_assets.domain.suppliers import SupplierDirectory
+
 
 def _tr(value: float, decimals: int) -> str:
     """Turkish number format: 1.234.567,89."""
@@ -59,12 +61,14 @@ def line_item(
     }
 
 
-def invoice_key(record: dict[str, Any]) -> str:
-    """The invoice key of SPEC §4.1 (ettn, else supplier|invoice_no|invoice_period)."""
+def invoice_key(record: dict[str, Any], suppliers: SupplierDirectory) -> str:
+    """The invoice key of SPEC §4.1 (ettn, else supplier_id|invoice_no|invoice_period, the
+    canonical supplier id from the ``suppliers`` table the pipeline uses)."""
     meta = record["invoice"]
     if meta["ettn"]:
         return str(meta["ettn"])
-    return f"{meta['supplier']}|{meta['invoice_no']}|{meta['invoice_period'] or ''}"
+    supplier = suppliers.resolve_one(meta["supplier"], meta.get("supplier_tax_id"))
+    return f"{supplier.id}|{meta['invoice_no']}|{meta['invoice_period'] or ''}"
 
 
 encode = json.JSONEncoder(ensure_ascii=False).encode

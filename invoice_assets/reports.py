@@ -24,7 +24,14 @@ if TYPE_CHECKING:
 
 WINDOW_DAYS = 7
 CALL_COLUMNS = ["pipeline_total_ms", "extraction_ms", "http_status"]
-HEALTH_FACTS = ["day", "supplier", "has_mismatch", "mismatch_ratio", "suspect_reason"]
+HEALTH_FACTS = [
+    "day",
+    "supplier",
+    "supplier_id",
+    "has_mismatch",
+    "mismatch_ratio",
+    "suspect_reason",
+]
 HEALTH_READ_DAYS = 31  # report days per read of a range (their windows reach 13 days earlier)
 
 
@@ -56,7 +63,8 @@ def run_summary_with_queue(
     )
     # Queue samples are wall-clock facts: the depth seen from the window start until now.
     queue = store.queue_state(t.Recovery.STUCK_MINUTES, since=start)
-    document = run_summary(start, end, utcnow(), invoices, incidents, codes, queue, calls)
+    again = store.re_arrival_count(first_day, last_day)
+    document = run_summary(start, end, utcnow(), invoices, incidents, codes, queue, calls, again)
     return document, queue
 
 

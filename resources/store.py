@@ -159,7 +159,10 @@ class InvoiceStore(StoreOps, ReportOps, AlertOps, HealthOps, dg.ConfigurableReso
                 return s.SCHEMA_VERSION
             for target in range(version + 1, s.SCHEMA_VERSION + 1):
                 for statement in s.MIGRATIONS.get(target, []):
-                    conn.execute(text(statement))
+                    if callable(statement):
+                        statement(conn)
+                    else:
+                        conn.execute(text(statement))
             if version < s.SCHEMA_VERSION:
                 conn.execute(
                     update(s.store_meta)

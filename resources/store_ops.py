@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import DateTime, Engine, func, select, update
 
@@ -83,7 +84,7 @@ class StoreOps:
         i, x = s.incidents, s.extractions
         keys = select(x.c.invoice_key).where(x.c.day.in_(list(days)))
         query = select(
-            i.c.dedupe_key, i.c.invoice_key, *[i.c[c] for c in STATE], i.c.feedback_at
+            i.c.dedupe_key, i.c.invoice_key, i.c.day, *[i.c[c] for c in STATE], i.c.feedback_at
         ).where(i.c.tenant == tenant, i.c.invoice_key.in_(keys))
         return self._read(query)
 
@@ -107,6 +108,10 @@ class StoreOps:
         RESOLVED / recompute_resolved only while still in their ``expected_status``. Incident
         writes of concurrent runs are serialised, so two reruns never insert a key twice.
         Returns the rows inserted, updated and actually resolved.
+
+        An incident stays on the day it was first raised: an update never writes its ``day``,
+        and a ``re_arrival`` row (its invoice arrived again on another day) gets only what a
+        sighting changes (``SEEN``, the counters, the reopen), not the first day's content.
         """
         i = s.incidents
         counts = {"inserted": 0, "updated": 0, "resolved": 0}
@@ -141,9 +146,20 @@ class StoreOps:
                     counts["inserted"] = len(new)
                 if known.any():
                     seen = frame[known]
-                    _update_by_key(
-                        conn, i, "dedupe_key", seen, [*CONTENT, *SEEN], reprocessing(max_recompute)
+                    again = (
+                        seen["re_arrival"].fillna(False).astype(bool).to_numpy()
+                        if "re_arrival" in seen
+                        else np.zeros(len(seen), dtype=bool)
                     )
+                    content = [c for c in CONTENT if c != "day"]  # never moves to another day
+                    for rows, columns in (
+                        (seen[~again], [*content, *SEEN]),
+                        (seen[again], list(SEEN)),
+                    ):
+                        if len(rows):
+                            _update_by_key(
+                                conn, i, "dedupe_key", rows, columns, reprocessing(max_recompute)
+                            )
                     flagged = seen.get("reopen")
                     if flagged is not None:
                         back = seen.loc[flagged.fillna(False).astype(bool), "dedupe_key"].tolist()
@@ -266,6 +282,7 @@ class StoreOps:
             "incident_id",
             "day",
             "supplier",
+            "supplier_id",
             "severity",
             "primary_flag",
             "action_class",

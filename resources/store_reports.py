@@ -29,6 +29,7 @@ _FACT_COLUMNS: dict[str, Any] = {
     "day": s.extractions.c.day,
     "invoice_key": s.extractions.c.invoice_key,
     "supplier": s.extractions.c.supplier,
+    "supplier_id": s.extractions.c.supplier_id,
     "started_at": s.extractions.c.started_at,
     "extraction_ms": s.extractions.c.extraction_ms,
     "http_status": s.extractions.c.http_status,
@@ -191,6 +192,24 @@ class ReportOps:
         return pd.DataFrame(
             {"has_mismatch": [True, False], "n": [n_mismatched, n_total - n_mismatched]}
         )
+
+    def re_arrival_count(self, first_day: str, last_day: str) -> int:
+        """Invoices of the days whose incident belongs to another day: the same invoice arrived
+        again (its incident stays on the day it was first raised, SPEC §5.5). The same count as
+        the ``incidents`` asset's ``re_arrival_count`` of each day (``domain.re_arrivals``)."""
+        x, i = s.extractions, s.incidents
+        elsewhere = (
+            select(i.c.incident_id)
+            .where(i.c.invoice_key == x.c.invoice_key, i.c.day != x.c.day)
+            .exists()
+        )
+        query = (
+            select(func.count())
+            .select_from(x)
+            .where(x.c.day.between(first_day, last_day), elsewhere)
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
 
     def latest_day(self) -> str | None:
         """The newest inbox day with extracted invoices."""

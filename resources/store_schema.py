@@ -9,6 +9,8 @@ follow the domain frames; JSON documents are stored as text so both backends beh
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import (
     Boolean,
     Column,
@@ -21,15 +23,19 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    inspect,
+    text,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeEngine
 
 from invoice_assets.domain.frames import INVOICE_COLUMNS
 from invoice_assets.domain.records import NUMERIC_FIELDS
 
-SCHEMA_VERSION = 3
-# version → SQL run to reach it from version - 1 (new tables exist by then: ``create_all`` runs
-# first). 2: the decision time moves from every extraction row to one ``decisions`` row per day.
+SCHEMA_VERSION = 4
+# version → steps run to reach it from version - 1, in the migration's one transaction: SQL text,
+# or a function of the connection (new tables exist by then: ``create_all`` runs first).
+# 2: the decision time moves from every extraction row to one ``decisions`` row per day.
 # 3: alerts get their identity (rule, day, tenant, subject → ``alert_key``), a fingerprint of
 # what they said and a revision; incidents name their invoice (number, period, source file),
 # filled for existing incidents from the invoice's latest extraction row.
@@ -37,7 +43,10 @@ _LATEST_EXTRACTION = (
     "(SELECT x.{column} FROM extractions x WHERE x.invoice_key = incidents.invoice_key"
     " ORDER BY x.day DESC LIMIT 1)"
 )
-MIGRATIONS: dict[int, list[str]] = {
+# 4: canonical supplier ids (SPEC §4.1): extractions and incidents carry ``supplier_id``
+# (extractions also the record's ``supplier_tax_id``), and existing rows are re-keyed, two
+# incidents of one invoice merged (``resources/store_rekey.py``).
+MIGRATIONS: dict[int, list[str | Callable[[Connection], None]]] = {
     2: [
         "INSERT INTO decisions (day, decided_at) SELECT day, MAX(decided_at) FROM extractions"
         " WHERE decided_at IS NOT NULL GROUP BY day",
@@ -62,7 +71,27 @@ MIGRATIONS: dict[int, list[str]] = {
             for c in ("invoice_no", "invoice_period", "source_file")
         ),
     ],
+    4: [
+        lambda conn: add_column(conn, "extractions", "supplier_id", "TEXT"),
+        lambda conn: add_column(conn, "extractions", "supplier_tax_id", "TEXT"),
+        lambda conn: add_column(conn, "incidents", "supplier_id", "TEXT"),
+        lambda conn: _rekey_suppliers(conn),
+    ],
 }
+
+
+def add_column(conn: Connection, table: str, column: str, kind: str) -> None:
+    """``ALTER TABLE … ADD COLUMN`` unless the column is there already (SQLite has no
+    ``IF NOT EXISTS`` for columns)."""
+    if column not in {c["name"] for c in inspect(conn).get_columns(table)}:
+        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))
+
+
+def _rekey_suppliers(conn: Connection) -> None:
+    from resources.store_rekey import rekey_suppliers  # it reads these tables: imported late
+
+    rekey_suppliers(conn)
+
 
 metadata = MetaData()
 
@@ -184,7 +213,8 @@ incidents = Table(
     Column("day", String(10), nullable=False, index=True),
     Column("invoice_key", Text, nullable=False),
     Column("tenant", Text, nullable=False),
-    Column("supplier", Text),
+    Column("supplier", Text),  # a known supplier's table name, else the printed name
+    Column("supplier_id", Text),  # canonical (SPEC §4.1): grouping and the invoice key
     Column("invoice_no", Text),
     Column("invoice_period", Text),
     Column("source_file", Text),
@@ -213,6 +243,19 @@ incidents = Table(
     Column("feedback_at", TS),
     Index("ix_incidents_invoice", "invoice_key"),
     Index("ix_incidents_status", "status"),
+)
+
+# Incidents folded into another when a migration made their keys one (schema 4: two printed
+# forms of one supplier): each merged incident's row as it was, so no operator work is lost.
+incident_merges = Table(
+    "incident_merges",
+    metadata,
+    Column("merge_id", Integer, primary_key=True, autoincrement=True),
+    Column("merged_at", TS, nullable=False),
+    Column("survivor_id", Integer, nullable=False, index=True),
+    Column("merged_incident_id", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("incident_json", Text, nullable=False),
 )
 
 inbox_files = Table(

@@ -21,12 +21,14 @@ from invoice_assets.dead_runs import TAG_PROCESS, process_tags
 from invoice_assets.domain.arrays import collector_paused, rate
 from invoice_assets.domain.frames import items_to_frames
 from invoice_assets.domain.records import InboxItem, ItemError, mark_duplicates, sniff_kind
+from invoice_assets.domain.suppliers import SupplierDirectory
 from invoice_assets.stage import md_counts
 from resources import store_schema as s
 from resources.extractor import ExtractedItem, InboxExtractor
 from resources.inbox import InboxResource, extract_entry
 from resources.openai_extractor import ExtractionCache, OpenAIExtractor
 from resources.store import InboxEntry, InvoiceStore, utcnow
+from resources.suppliers import SuppliersResource
 
 
 def _documents(
@@ -101,8 +103,11 @@ class _Day:
     checked: list[pd.DataFrame] = field(default_factory=list)  # columns the GX suite reads
     line_items: int = 0
 
-    def frames(self, extractor: InboxExtractor) -> Iterator[dict[str, pd.DataFrame]]:
-        """The day's rows, one batch of files at a time (only one batch of records is alive)."""
+    def frames(
+        self, extractor: InboxExtractor, suppliers: SupplierDirectory
+    ) -> Iterator[dict[str, pd.DataFrame]]:
+        """The day's rows, one batch of files at a time (only one batch of records is alive);
+        invoice keys hold the canonical supplier id of the ``suppliers`` table."""
         for batch in _batches(self.entries, extractor.batch_bytes):
             # The batch's records are freed before the collector resumes: it never has to
             # walk them (a collection over 25k live records costs more than parsing them).
@@ -112,7 +117,7 @@ class _Day:
                     found = self.documents.get(entry.file_name)
                     outcomes.extend(found or extract_entry(entry, extractor))
                 invoices, lines = items_to_frames(
-                    mark_duplicates([o.item for o in outcomes], self.seen)
+                    mark_duplicates([o.item for o in outcomes], self.seen, suppliers)
                 )
                 timings = [o.extraction_ms for o in outcomes]
                 statuses = [o.http_status for o in outcomes]
@@ -181,6 +186,7 @@ def extractions(
     inbox: InboxResource,
     extractor: InboxExtractor,
     openai: OpenAIExtractor,
+    suppliers: SuppliersResource,
 ):
     """One row per invoice found in the inbox day (ok or failed with an error_code)."""
     report = DayReport(context)
@@ -189,10 +195,11 @@ def extractions(
     if TAG_PROCESS not in context.run.tags:  # a run the daemon or the UI launched
         # name the process that holds this run's pool slot, so a dead one can be reaped
         context.instance.add_run_tags(context.run_id, process_tags())
+    known = suppliers.load()  # before any file is registered: a broken table stops the run
     opened = [_open_day(day, store, inbox, openai) for day in days]
     work = [d for d, _ in opened]
     store.replace_partitions_streamed(
-        ["extractions", "line_items"], days, (f for d in work for f in d.frames(extractor))
+        ["extractions", "line_items"], days, (f for d in work for f in d.frames(extractor, known))
     )
     for d, usage in opened:
         d.settle(store)

@@ -2,7 +2,9 @@
 
 A rerun updates occurrence counts and keeps what operators did (status, resolution, feedback);
 an open incident whose flags disappeared is resolved as ``recompute_resolved``. Days are
-reconciled in order, so the same invoice arriving on two days counts as a second occurrence.
+reconciled in order. An incident belongs to the day it was first raised: the same invoice
+arriving on a later day updates it (occurrence count, last seen) without moving it, and is
+counted in that later day's figures as a re-arrival (``re_arrival_count``), not as an incident.
 """
 
 import dagster as dg
@@ -11,7 +13,12 @@ import pandas as pd
 from invoice_assets.assets.daily import Check, DayReport, daily_asset, rounded
 from invoice_assets.checks.smoke import SMOKE_CHECK, smoke_expectations
 from invoice_assets.domain.arrays import rate
-from invoice_assets.domain.incidents import DEFAULT_TENANT, build_incidents, reconcile_incidents
+from invoice_assets.domain.incidents import (
+    DEFAULT_TENANT,
+    build_incidents,
+    re_arrivals,
+    reconcile_incidents,
+)
 from invoice_assets.stage import md_counts, read_aligned, read_invoices
 from resources import store_schema as s
 from resources.market_data import MarketDataResource
@@ -86,12 +93,14 @@ def incidents(
             upserts, resolved, DEFAULT_TENANT, now, max_recompute=t.Recovery.MAX_RECOMPUTE
         )
         store.mark_decided([day], utcnow())
-        report.day(day, _figures(upserts, written))
+        report.day(day, _figures(upserts, written, re_arrivals(existing, day)))
         report.check(day, smoke)
     yield from report.results()
 
 
-def _figures(frame: pd.DataFrame, written: dict[str, int]) -> dict[str, object]:
+def _figures(upserts: pd.DataFrame, written: dict[str, int], again: int) -> dict[str, object]:
+    """The day's own incidents (not those of other days its invoices updated: re-arrivals)."""
+    frame = upserts[~upserts["re_arrival"].to_numpy(dtype=bool)] if len(upserts) else upserts
     severity = frame["severity"].value_counts() if len(frame) else pd.Series(dtype=int)
     s1, s2 = int(severity.get("S1", 0)), int(severity.get("S2", 0))
     return {
@@ -103,6 +112,7 @@ def _figures(frame: pd.DataFrame, written: dict[str, int]) -> dict[str, object]:
         "inserted": written["inserted"],
         "updated": written["updated"],
         "recompute_resolved": written["resolved"],
+        "re_arrival_count": again,
         "primary_flags": md_counts(
             frame["primary_flag"].value_counts().sort_index() if len(frame) else {},
             "primary flag",

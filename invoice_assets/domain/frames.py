@@ -22,6 +22,11 @@ import pandas as pd
 from invoice_assets.domain.arrays import collector_paused
 from invoice_assets.domain.privacy import mask_pii
 from invoice_assets.domain.records import META_FIELDS, NUMERIC_FIELDS, InboxItem, ItemError
+from invoice_assets.domain.suppliers import NO_TABLE
+
+# ``supplier`` shows a known supplier's table name, else the name as printed; ``supplier_id`` is
+# the canonical id (invoice keys, grouping); ``supplier_tax_id`` as the record carries it.
+SUPPLIER_FIELDS: tuple[str, ...] = ("supplier_id", "supplier_tax_id")
 
 INVOICE_COLUMNS: tuple[str, ...] = (
     "invoice_key",
@@ -32,6 +37,7 @@ INVOICE_COLUMNS: tuple[str, ...] = (
     "error_field",
     "error_message",
     *META_FIELDS,
+    *SUPPLIER_FIELDS,
     *NUMERIC_FIELDS,
     *(f"conf_{name}" for name in NUMERIC_FIELDS),
     "evidence_json",
@@ -56,6 +62,7 @@ _STRING_COLUMNS = (
     "error_field",
     "error_message",
     *META_FIELDS,
+    *SUPPLIER_FIELDS,
     "evidence_json",
 )
 
@@ -74,7 +81,8 @@ def items_to_frames(items: Iterable[InboxItem]) -> tuple[pd.DataFrame, pd.DataFr
 _META = operator.itemgetter(*META_FIELDS)
 _NUMBERS = operator.itemgetter(*NUMERIC_FIELDS)
 _LINE = operator.itemgetter("label", "qty", "unit", "unit_price", "amount_tl", "confidence")
-_NO_META = (None,) * len(META_FIELDS)
+_NO_META = (None,) * (len(META_FIELDS) + len(SUPPLIER_FIELDS))
+_SUPPLIER = META_FIELDS.index("supplier")
 _NO_NUMBERS = (math.nan,) * len(NUMERIC_FIELDS) + (0.0,) * len(NUMERIC_FIELDS)
 
 
@@ -101,6 +109,9 @@ def _item_frames(items: Iterable[InboxItem]) -> tuple[pd.DataFrame, pd.DataFrame
                 {n: {"evidence": mask_pii(f.evidence), "page": f.page} for n, f in located},
                 ensure_ascii=False,
             )
+        meta = list(_META(record.invoice.__dict__))
+        who = item.supplier or NO_TABLE.resolve_one(meta[_SUPPLIER], record.invoice.supplier_tax_id)
+        meta[_SUPPLIER] = who.name
         rows.append(
             (
                 key,
@@ -110,7 +121,9 @@ def _item_frames(items: Iterable[InboxItem]) -> tuple[pd.DataFrame, pd.DataFrame
                 None,
                 None,
                 None,
-                *_META(record.invoice.__dict__),
+                *meta,
+                who.id,
+                record.invoice.supplier_tax_id,
                 *numbers,
                 *[f.confidence for f in fields],
                 evidence,
@@ -159,4 +172,6 @@ def record_from_row(row: dict[str, Any]) -> dict[str, Any]:
         if value is not None and not (isinstance(value, float) and np.isnan(value)):
             extraction[name] = {"value": float(value), "confidence": float(row[f"conf_{name}"])}
     invoice = {name: row.get(name) for name in META_FIELDS}
+    if isinstance(row.get("supplier_tax_id"), str):
+        invoice["supplier_tax_id"] = row["supplier_tax_id"]
     return {"schema_version": 1, "invoice": invoice, "extraction": extraction, "line_items": []}

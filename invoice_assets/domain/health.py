@@ -1,8 +1,13 @@
 """System health report (SPEC §5.6): counts, rates, mismatch histogram, drift, top offenders.
 
 Input frames (built by the caller from the store):
-* ``invoices``: ``day`` (date), ``supplier``, ``has_mismatch``, ``mismatch_ratio``, ``ocr_suspect``;
-* ``incidents``: ``day``, ``supplier``, ``severity``, ``primary_flag``, ``action_class``.
+* ``invoices``: ``day`` (date), ``supplier``, ``supplier_id``, ``has_mismatch``, ``mismatch_ratio``,
+  ``ocr_suspect``;
+* ``incidents``: ``day``, ``supplier``, ``supplier_id``, ``severity``, ``primary_flag``,
+  ``action_class``.
+Top offenders are grouped by the canonical ``supplier_id`` (one supplier once, however its
+invoices print its name), each shown by its most frequent ``supplier`` name (a known supplier's
+table name). Rows without an id (stored before ids existed) group by their name.
 The current window is the ``window_days`` days ending at ``end_day`` (inclusive), compared with the
 same number of days before it.
 """
@@ -109,28 +114,63 @@ def drift(current: dict[str, Any], previous: dict[str, Any], t: Thresholds) -> d
 def top_offenders(
     invoices: pd.DataFrame, incidents: pd.DataFrame, t: Thresholds
 ) -> dict[str, list]:
-    """Suppliers by mismatch rate (volume-guarded) and by incident count."""
-    per = invoices.groupby("supplier").agg(
+    """Suppliers by mismatch rate (volume-guarded) and by incident count, one entry per
+    supplier id."""
+    inv_ids, inc_ids = _supplier_ids(invoices), _supplier_ids(incidents)
+    shown = _shown_names(
+        pd.concat([inv_ids, inc_ids], ignore_index=True),
+        pd.concat([invoices["supplier"], incidents["supplier"]], ignore_index=True),
+    )
+    per = invoices.groupby(inv_ids.to_numpy(), sort=True).agg(
         invoices=("has_mismatch", "size"), mismatches=("has_mismatch", "sum")
     )
     per = per[per["invoices"] >= t.Drift.TOP_OFFENDERS_MIN_INVOICES]
     per = per.assign(mismatch_rate=per["mismatches"] / per["invoices"])
-    by_rate = per.sort_values(["mismatch_rate", "invoices"], ascending=[False, False]).head(TOP_N)
+    by_rate = per.sort_values(
+        ["mismatch_rate", "invoices"], ascending=[False, False], kind="stable"
+    ).head(TOP_N)
     counts = (
-        incidents.groupby("supplier").size().sort_values(ascending=False, kind="stable").head(TOP_N)
+        incidents.groupby(inc_ids.to_numpy(), sort=True)
+        .size()
+        .sort_values(ascending=False, kind="stable")
+        .head(TOP_N)
     )
     return {
         "by_rate": [
             {
-                "supplier": s,
+                "supplier": shown.get(sid, sid),
+                "supplier_id": sid,
                 "invoices": int(r.invoices),
                 "mismatches": int(r.mismatches),
                 "mismatch_rate": float(r.mismatch_rate),
             }
-            for s, r in by_rate.iterrows()
+            for sid, r in by_rate.iterrows()
         ],
-        "by_count": [{"supplier": s, "incidents": int(c)} for s, c in counts.items()],
+        "by_count": [
+            {"supplier": shown.get(sid, sid), "supplier_id": sid, "incidents": int(c)}
+            for sid, c in counts.items()
+        ],
     }
+
+
+def _supplier_ids(frame: pd.DataFrame) -> pd.Series:
+    """Each row's supplier id (its name where the row has none; null without either)."""
+    names = frame["supplier"].to_numpy(dtype=object)
+    if "supplier_id" not in frame:
+        return pd.Series(names, dtype=object)
+    ids = frame["supplier_id"].to_numpy(dtype=object)
+    return pd.Series(np.where(pd.isna(ids), names, ids), dtype=object)
+
+
+def _shown_names(ids: pd.Series, names: pd.Series) -> dict[str, str]:
+    """Each supplier id's most frequent name (ties: the first in sort order)."""
+    pairs = pd.DataFrame({"id": ids.to_numpy(), "name": names.astype(object).to_numpy()})
+    pairs = pairs.dropna()
+    if pairs.empty:
+        return {}
+    counted = pairs.value_counts().reset_index(name="n")
+    counted = counted.sort_values(["id", "n", "name"], ascending=[True, False, True])
+    return dict(counted.drop_duplicates("id")[["id", "name"]].itertuples(index=False, name=None))
 
 
 def _calendar_days(day: pd.Series) -> np.ndarray:

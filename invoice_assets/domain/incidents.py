@@ -40,6 +40,7 @@ INCIDENT_COLUMNS = (
     "dedupe_key",
     "invoice_key",
     "supplier",
+    "supplier_id",
     "invoice_no",
     "invoice_period",
     "source_file",
@@ -135,6 +136,7 @@ def _incident_rows(
             "dedupe_key": [dedupe_key(tenant, k, f) for k, f in zip(keys, flag_list, strict=True)],
             "invoice_key": keys,
             "supplier": column(invoices, "supplier").astype(object),
+            "supplier_id": column(invoices, "supplier_id").astype(object),
             "invoice_no": column(invoices, "invoice_no").astype(object),
             "invoice_period": np.asarray(column(invoices, "invoice_period"), dtype=object),
             "source_file": column(invoices, "source_file").astype(object),
@@ -219,17 +221,23 @@ def reconcile_incidents(
     """What a (re)computation changes, decided from a snapshot of the stored state.
 
     ``existing`` holds the stored incidents of the invoices in scope (``dedupe_key``,
-    ``invoice_key``, ``STATE_COLUMNS`` and optionally ``feedback_at``). Returns
-    ``(upserts, resolved)``: ``upserts`` are the computed incidents with their state as the
-    snapshot predicts it, and ``reopen`` where a ``recompute_resolved`` incident without
-    feedback comes back; ``resolved`` are stored unresolved incidents of invoices in scope whose
-    flags disappeared, with their state now RESOLVED / recompute_resolved and ``expected_status``
-    (the snapshot's status).
+    ``invoice_key``, ``STATE_COLUMNS``, optionally ``feedback_at`` and, when known, their
+    ``day``). Returns ``(upserts, resolved)``: ``upserts`` are the computed incidents with their
+    state as the snapshot predicts it, and ``reopen`` where a ``recompute_resolved`` incident
+    without feedback comes back; ``resolved`` are stored unresolved incidents of invoices in
+    scope whose flags disappeared, with their state now RESOLVED / recompute_resolved and
+    ``expected_status`` (the snapshot's status).
 
     The snapshot may be stale by the time it is written (an operator resolves meanwhile, a
     second run writes first): the store therefore applies each status change as a
     compare-and-set on the snapshot's status, increments the counters in SQL, and writes the
     predicted status only for new incidents.
+
+    An incident belongs to the day it was first raised: when ``computed`` has a ``day`` and a
+    stored incident belongs to another day, the upsert keeps that day and is marked
+    ``re_arrival`` (the store then updates only what a sighting changes: last seen, the counters
+    and the compare-and-set reopen, never its day or content), so no other day's list or
+    figures change.
     """
     old = existing.set_index("dedupe_key") if len(existing) else None
     up = computed.copy()
@@ -241,6 +249,8 @@ def reconcile_incidents(
     recomputes = np.zeros(n, dtype="int64")
     first_seen = np.full(n, now, dtype=object)
     reopen = np.zeros(n, dtype=bool)
+    days = up["day"].to_numpy(dtype=object).copy() if "day" in up else None
+    re_arrival = np.zeros(n, dtype=bool)
     if old is not None and n:
         found = old.reindex(up["dedupe_key"])
         seen = found["status"].notna().to_numpy()
@@ -262,6 +272,10 @@ def reconcile_incidents(
         unresolved = seen & (prev_status != RESOLVED)
         recomputes[seen] = prev_recomputes[seen] + unresolved[seen]
         first_seen[seen] = found["first_seen_at"].to_numpy()[seen]
+        if days is not None and "day" in found:
+            first_day = found["day"].to_numpy(dtype=object)
+            re_arrival = seen & (first_day != days)
+            days[re_arrival] = first_day[re_arrival]
     up["status"] = status
     up["resolution_reason"] = reason
     up["resolved_at"] = resolved_at
@@ -273,6 +287,9 @@ def reconcile_incidents(
     up["first_seen_at"] = first_seen
     up["last_seen_at"] = now
     up["reopen"] = reopen
+    up["re_arrival"] = re_arrival
+    if days is not None:
+        up["day"] = days
 
     resolved_columns = ["dedupe_key", *STATE_COLUMNS, "expected_status"]
     if old is None:
@@ -286,3 +303,12 @@ def reconcile_incidents(
     gone["resolved_at"] = now
     gone["recompute_limit_exceeded"] = False
     return up, gone.reset_index()[resolved_columns]
+
+
+def re_arrivals(existing: pd.DataFrame, day: str) -> int:
+    """How many of a day's invoices arrived again: invoices whose stored incident (``existing``
+    as given to ``reconcile_incidents``) belongs to another day. Counted in that day's figures
+    (and, from the store, in the run summary); the incident itself stays where it is."""
+    if existing.empty or "day" not in existing:
+        return 0
+    return int(existing.loc[existing["day"] != day, "invoice_key"].nunique())

@@ -96,6 +96,7 @@ def run_summary(
     status_codes: pd.Series | np.ndarray | pd.DataFrame,
     queue: dict[str, Any],
     latencies: pd.DataFrame | None = None,
+    re_arrivals: int = 0,
 ) -> dict[str, Any]:
     """The summary document.
 
@@ -105,7 +106,9 @@ def run_summary(
     ``latencies``: one row per invoice with ``pipeline_total_ms`` and ``extraction_ms``; when
     omitted, ``invoices`` must be one row per invoice and carry these columns;
     ``status_codes``: see ``error_counts``;
-    ``queue``: ``current_depth``, ``max_depth_in_period``, ``stuck_detected``.
+    ``queue``: ``current_depth``, ``max_depth_in_period``, ``stuck_detected``;
+    ``re_arrivals``: invoices of the window whose incident belongs to another day (SPEC §5.5);
+    ``counts.re_arrival_count`` (the seed's schema leaves ``counts`` open to more counts).
     """
     per_invoice = invoices if latencies is None else latencies
     w_inv, w_inc = _weights(invoices), _weights(incidents)
@@ -129,6 +132,7 @@ def run_summary(
             "ocr_suspect_count": ocr,
             "resolved_count": resolved,
             "feedback_count": feedback,
+            "re_arrival_count": int(re_arrivals),
         },
         "rates": {
             "mismatch_rate": rate(mismatch, n_inv),

@@ -128,6 +128,17 @@ def validate_invoices(
         add(price_missing, "error", "MISSING_FIELD", UNIT_PRICE, "unit price missing")
         add(total_missing, "error", "MISSING_FIELD", TOTAL, "invoice total missing or ≤ 0")
         add(no_id, "error", "MISSING_FIELD", "invoice_no", "neither ettn nor invoice_no")
+        # No billing month to price (nothing to derive it from): an extraction gap, so it is a
+        # missing field (MISSING_FIELDS, extraction owner) and pricing never looks for a price.
+        no_period = invoices["invoice_period"].isna().to_numpy().copy()
+        no_period[no_period] = pd.isna(invoices["invoice_date"].to_numpy()[no_period])
+        add(
+            no_period,
+            "error",
+            "MISSING_FIELD",
+            "invoice_period",
+            "neither invoice_period nor invoice_date to derive it from",
+        )
 
         low_price = (price < v.MIN_UNIT_PRICE).to_numpy()
         high_price = (price > v.MAX_UNIT_PRICE).to_numpy()

@@ -145,8 +145,43 @@ def test_top_offenders_by_rate_respect_the_volume_guard(t) -> None:
     assert [o["supplier"] for o in offenders["by_rate"]] == ["big"]
     assert offenders["by_rate"][0]["mismatch_rate"] == pytest.approx(5 / guard)
     assert offenders["by_count"] == [
-        {"supplier": "small", "incidents": 3},
-        {"supplier": "big", "incidents": 1},
+        {"supplier": "small", "supplier_id": "small", "incidents": 3},
+        {"supplier": "big", "supplier_id": "big", "incidents": 1},
+    ]
+
+
+def test_top_offenders_group_one_supplier_once_however_it_was_printed(t) -> None:
+    guard = t.Drift.TOP_OFFENDERS_MIN_INVOICES
+    # Issue 17: two printed forms of one unknown supplier (one id) and a known supplier.
+    acme = pd.concat(
+        [
+            _invoices(END, guard, mismatches=guard, supplier="Acme Enerji A.Ş."),
+            _invoices(END, 2, mismatches=2, supplier="ACME ENERJI"),
+        ]
+    ).assign(supplier_id="acme-enerji")
+    known = _invoices(END, guard, mismatches=1, supplier="CK Boğaziçi").assign(
+        supplier_id="ck-bogazici"
+    )
+    incidents = pd.concat(
+        [
+            _incidents(END, 2, supplier="ACME ENERJI").assign(supplier_id="acme-enerji"),
+            _incidents(END, 1, supplier="Acme Enerji A.Ş.").assign(supplier_id="acme-enerji"),
+            _incidents(END, 1, supplier="CK Boğaziçi").assign(supplier_id="ck-bogazici"),
+        ]
+    )
+
+    offenders = system_health_report(pd.concat([acme, known]), incidents, END, 7, t)[
+        "top_offenders"
+    ]
+
+    by_rate = [(o["supplier_id"], o["supplier"], o["invoices"]) for o in offenders["by_rate"]]
+    assert by_rate == [
+        ("acme-enerji", "Acme Enerji A.Ş.", guard + 2),  # the most frequent printed name
+        ("ck-bogazici", "CK Boğaziçi", guard),
+    ]
+    assert offenders["by_count"] == [
+        {"supplier": "Acme Enerji A.Ş.", "supplier_id": "acme-enerji", "incidents": 3},
+        {"supplier": "CK Boğaziçi", "supplier_id": "ck-bogazici", "incidents": 1},
     ]
 
 

@@ -26,6 +26,7 @@ from invoice_assets.domain.incidents import (
     STATE_COLUMNS,
     dedupe_key,
     past_recompute_limit,
+    re_arrivals,
     reconcile_incidents,
 )
 from tests.domain.conftest import evaluate_records, make_record
@@ -481,3 +482,74 @@ def test_the_recompute_limit_rule_reads_counts_and_statuses_alike_everywhere(t):
     counts = np.array([limit, limit + 1, limit + 1, limit + 1])
     statuses = np.array([OPEN, OPEN, ACK, RESOLVED], dtype=object)
     assert past_recompute_limit(counts, statuses, limit).tolist() == [False, True, True, False]
+
+
+# --- incidents stay on their first day (issue 17) ------------------------------------------------
+
+
+def _on_day(recs, day: str, t) -> tuple[pd.DataFrame, pd.Series]:
+    ev = evaluate_records(recs, t)
+    return ev.incidents.assign(day=day), ev.invoices["invoice_key"]
+
+
+STORED = ["dedupe_key", "invoice_key", "day", *STATE_COLUMNS]
+NOTHING = pd.DataFrame(columns=STORED)
+
+
+def _stored(up: pd.DataFrame) -> pd.DataFrame:
+    return up[STORED]
+
+
+def test_an_invoice_arriving_again_on_a_later_day_updates_its_incident_where_it_is(t):
+    first, keys = _on_day([mismatched()], "2025-02-03", t)
+    up, _ = reconcile_incidents(NOTHING, first, keys, T0, t)
+    later, keys = _on_day([mismatched()], "2025-02-04", t)
+    again, gone = reconcile_incidents(_stored(up), later, keys, T0 + pd.Timedelta(days=1), t)
+
+    row = again.iloc[0]
+    assert row["day"] == "2025-02-03"  # never moved to the later day
+    assert bool(row["re_arrival"])
+    assert (row["occurrence_count"], row["first_seen_at"]) == (2, T0)
+    assert row["last_seen_at"] == T0 + pd.Timedelta(days=1)
+    assert gone.empty
+    assert re_arrivals(_stored(up), "2025-02-04") == 1
+    assert re_arrivals(_stored(up), "2025-02-03") == 0  # a rerun of its own day is no re-arrival
+
+
+def test_a_rerun_of_the_incidents_own_day_is_not_a_re_arrival(t):
+    first, keys = _on_day([mismatched()], "2025-02-03", t)
+    up, _ = reconcile_incidents(NOTHING, first, keys, T0, t)
+    rerun, _ = reconcile_incidents(_stored(up), first, keys, T0, t)
+    assert rerun["day"].tolist() == ["2025-02-03"]
+    assert rerun["re_arrival"].tolist() == [False]
+    assert rerun["occurrence_count"].tolist() == [2]
+
+
+def test_a_new_incident_takes_the_day_it_is_raised_on(t):
+    first, keys = _on_day([mismatched()], "2025-02-04", t)
+    up, _ = reconcile_incidents(NOTHING, first, keys, T0, t)
+    assert up["day"].tolist() == ["2025-02-04"]
+    assert up["re_arrival"].tolist() == [False]
+
+
+def test_a_re_arrival_that_is_now_clean_resolves_the_earlier_days_incident_there(t):
+    first, keys = _on_day([mismatched()], "2025-02-03", t)
+    up, _ = reconcile_incidents(NOTHING, first, keys, T0, t)
+    clean, keys = _on_day([make_record()], "2025-02-04", t)
+    again, gone = reconcile_incidents(_stored(up), clean, keys, T0, t)
+    assert again.empty
+    assert gone["status"].tolist() == [RESOLVED]
+    assert re_arrivals(_stored(up), "2025-02-04") == 1  # counted on the later day all the same
+
+
+def test_re_arrivals_count_invoices_not_incidents() -> None:
+    existing = pd.DataFrame(
+        {
+            "dedupe_key": ["a", "b", "c"],
+            "invoice_key": ["K1", "K1", "K2"],  # K1 has two incidents on the first day
+            "day": ["2025-02-03", "2025-02-03", "2025-02-04"],
+        }
+    )
+    assert re_arrivals(existing, "2025-02-04") == 1
+    assert re_arrivals(existing, "2025-02-05") == 2
+    assert re_arrivals(existing.iloc[:0], "2025-02-05") == 0

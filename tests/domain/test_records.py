@@ -362,16 +362,16 @@ def test_invoice_key_is_ettn_when_present():
     assert records.invoice_key(parsed, "sha") == "ETTN-123"
 
 
-def test_invoice_key_is_supplier_number_period_without_ettn():
-    parsed = parse_record(make_record())
+def test_invoice_key_is_supplier_id_number_period_without_ettn():
+    parsed = parse_record(make_record())  # supplier "acme_enerji": its id folds to acme-enerji
     assert isinstance(parsed, records.ExtractionRecord)
-    assert records.invoice_key(parsed, "sha") == "acme_enerji|INV-0001|2025-01"
+    assert records.invoice_key(parsed, "sha") == "acme-enerji|INV-0001|2025-01"
 
 
 def test_invoice_key_keeps_an_empty_period_slot():
     parsed = parse_record(make_record(invoice={"invoice_period": None}))
     assert isinstance(parsed, records.ExtractionRecord)
-    assert records.invoice_key(parsed, "sha") == "acme_enerji|INV-0001|"
+    assert records.invoice_key(parsed, "sha") == "acme-enerji|INV-0001|"
 
 
 def test_invoice_key_is_the_sha256_of_the_bytes_without_ettn_or_number():

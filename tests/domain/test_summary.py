@@ -65,6 +65,7 @@ def test_the_summary_counts_and_rates_match_the_contract_and_validate() -> None:
         "ocr_suspect_count": 1,
         "resolved_count": 2,
         "feedback_count": 1,
+        "re_arrival_count": 0,
     }
     assert summary["rates"]["mismatch_rate"] == pytest.approx(0.5)
     assert summary["rates"]["s1_rate"] == pytest.approx(1 / 3)

@@ -11,6 +11,7 @@ import json
 import numpy as np
 import pytest
 
+from invoice_assets.domain.flags import CATALOGUE
 from invoice_assets.domain.validation import (
     HARD_STOP,
     IMPLAUSIBLE,
@@ -86,6 +87,38 @@ def test_neither_ettn_nor_invoice_no_is_a_missing_field_error(t):
 def test_either_identifier_is_enough(t, ids):
     ev = evaluate_records([make_record(invoice=ids)], t)
     assert ev.issues.empty and ready(ev)
+
+
+def test_no_period_and_no_date_is_a_missing_field_owned_by_extraction_not_market_data(t):
+    # Issue 17: this invoice used to become MARKET_PRICE_MISSING (S1, market-data).
+    ev = evaluate_records([make_record(invoice={"invoice_period": None, "invoice_date": None})], t)
+    assert issues_of(ev) == {("MISSING_FIELD", "invoice_period")}
+    assert ev.validation.loc[0, "other_fields_missing"]
+    assert not ready(ev)
+    assert flags_of(ev) == ["MISSING_FIELDS"]
+    assert CATALOGUE["MISSING_FIELDS"].owner == "extraction-oncall"
+    offer = ev.offers.loc[0]
+    assert (offer["offer_status"], offer["offer_reason"]) == ("not_priced", "not_ready_for_pricing")
+    assert not offer["market_price_missing"]
+    (incident,) = ev.incidents.to_dict("records")
+    assert (incident["primary_flag"], incident["severity"]) == ("MISSING_FIELDS", "S2")
+
+
+def test_a_period_derived_from_the_invoice_date_is_enough(t):
+    ev = evaluate_records([make_record(invoice={"invoice_period": None})], t)  # date 2025-02-05
+    assert ev.issues.empty and ready(ev)
+    assert ev.offers.loc[0, "offer_status"] == "priced"
+
+
+def test_a_period_without_a_date_is_enough(t):
+    ev = evaluate_records([make_record(invoice={"invoice_date": None})], t)
+    assert ev.issues.empty and ready(ev)
+
+
+def test_a_month_without_a_market_price_is_still_a_market_data_gap(t):
+    ev = evaluate_records([make_record(invoice={"invoice_period": "2019-01"})], t)
+    assert ready(ev)
+    assert flags_of(ev)[0] == "MARKET_PRICE_MISSING"
 
 
 # --- unit price range ----------------------------------------------------------------------------

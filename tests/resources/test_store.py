@@ -346,7 +346,7 @@ def test_a_version_1_store_moves_its_decision_times_to_one_row_per_day(env) -> N
         conn.execute(update(meta).where(meta.c.key == "schema_version").values(value="1"))
     store_module._SCHEMA_READY.discard(store.url)
 
-    assert store.ensure_schema() == SCHEMA_VERSION == 3  # through versions 2 and 3
+    assert store.ensure_schema() == SCHEMA_VERSION == 4  # through versions 2, 3 and 4
 
     with store.engine.connect() as conn:
         decided = dict(conn.execute(select(s.decisions.c.day, s.decisions.c.decided_at)).all())
