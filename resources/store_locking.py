@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 
 from resources import store_schema as s
 from resources.store_io import _insert_frame, _integer_columns
+from resources.store_marker import quiet_write
 
 # Any 64-bit number that nothing else in the database uses as an advisory lock key.
 SCHEMA_LOCK_KEY = 0x1A7C_E5C4_E3A5_0001
@@ -79,6 +80,9 @@ def replace_staged(
                             table = s.STAGE_TABLES[name]
                             rows = _integer_columns(frame, table)
                             _insert_frame(conn, staged[name], rows, [c.name for c in table.columns])
+                    # Nothing a reader sees has changed: the store's last-write marker moves at
+                    # the swap (and bumping it here would take the store's write lock).
+                    quiet_write(conn)
             with conn.begin():
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
                 before_swap(conn)

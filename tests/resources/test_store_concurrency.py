@@ -48,8 +48,11 @@ def test_another_day_is_replaced_while_a_day_streams_its_rows(env: dict[str, str
         other.set_inbox_status(OTHER_DAY, [], "done")
         yield {"line_items": _lines(DAY, 20, 2.0).iloc[10:]}
 
+    before = store.last_write()
     store.replace_partitions_streamed(["line_items"], [DAY], chunks())
 
+    # The other run's two writes and this day's swap; staging rows moves nothing.
+    assert store.last_write() == (before or 0) + 3
     day = store.read_stage("line_items", [DAY])
     assert sorted(day["invoice_key"]) == [f"{DAY}-{i:05d}" for i in range(20)]
     assert set(day["qty"]) == {2.0}
