@@ -5,8 +5,9 @@ processes open it at once (two days run in parallel by two commands, or a comman
 Two races of Dagster 1.13 made one of two simultaneous runs fail before any of our code ran:
 - on a fresh ``DAGSTER_HOME`` every process creates the SQLite instance's tables ("table
   alembic_version already exists");
-- the first step that claims a slot of a pool writes the pool's limit row; on PostgreSQL the
-  second of two runs doing it at once aborts its transaction (dagster-io/dagster#33552).
+- the first claim of a pool's slot (Dagster's executor, or ``pool_slots.claim_slots`` before a
+  CLI run) writes the pool's limit row; on PostgreSQL the second of two runs doing it at once
+  aborts its transaction (dagster-io/dagster#33552).
 So the instance is opened under an exclusive lock on a file in ``DAGSTER_HOME`` and the pools'
 limit rows are written there, once, before any run starts. This covers processes sharing a
 ``DAGSTER_HOME`` (one machine); a deployment writes the pool limit once at install instead

@@ -43,7 +43,7 @@ from resources import store_schema as s
 from resources.store_alerts import AlertOps
 from resources.store_health import SQLITE_BUSY_SECONDS, HealthOps
 from resources.store_io import IN_CHUNK, _as_utc, _insert_frame, _integer_columns, _read_frame
-from resources.store_locking import replace_staged, schema_lock
+from resources.store_locking import replace_staged, schema_is_current, schema_lock
 from resources.store_ops import StoreOps
 from resources.store_reports import ReportOps
 
@@ -145,10 +145,12 @@ class InvoiceStore(StoreOps, ReportOps, AlertOps, HealthOps, dg.ConfigurableReso
         return version
 
     def _migrate(self) -> int:
+        if schema_is_current(self.engine):  # a store opened as it is writes (and locks) nothing
+            return s.SCHEMA_VERSION
         with self.engine.begin() as conn:
             schema_lock(conn)  # another process may be creating the same tables right now
             s.metadata.create_all(conn)
-            if store_marker.read(conn) is None:  # a store opened as it is writes nothing
+            if store_marker.read(conn) is None:
                 conn.execute(text(store_marker.CREATE_ROW))
             row = conn.execute(
                 select(s.store_meta.c.value).where(s.store_meta.c.key == "schema_version")

@@ -2,7 +2,8 @@
 (per-day runs, two `invoice-ops run`), the ops API and the sensors, on SQLite and PostgreSQL.
 
 - ``schema_lock``: creating or migrating the schema is serialised across processes (two processes
-  opening a fresh store at once both tried to create every table; the second failed).
+  opening a fresh store at once both tried to create every table; the second failed); a store
+  whose schema is current is opened without it (``schema_is_current``).
 - ``replace_staged``: SQLite has one write lock for the whole database, held from a transaction's
   first write to its commit. A stage that streamed its rows inside the transaction held it while
   it parsed a day's files (80 s for 1M invoices), so every other writer (the other day, the API,
@@ -22,15 +23,26 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 
 import pandas as pd
-from sqlalchemy import Column, Engine, MetaData, Table, delete, text
+from sqlalchemy import Column, Engine, MetaData, Table, delete, inspect, select, text
 from sqlalchemy.engine import Connection
 
 from resources import store_schema as s
 from resources.store_io import _insert_frame, _integer_columns
-from resources.store_marker import quiet_write
+from resources.store_marker import KEY, quiet_write
 
 # Any 64-bit number that nothing else in the database uses as an advisory lock key.
 SCHEMA_LOCK_KEY = 0x1A7C_E5C4_E3A5_0001
+
+
+def schema_is_current(engine: Engine) -> bool:
+    """Whether the store already has this version's schema and its last-write marker (read
+    only: opening a ready store takes no lock, so a full disk or a read-only file still opens)."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table(s.store_meta.name):
+            return False
+        meta = s.store_meta
+        values: dict[str, str] = dict(conn.execute(select(meta.c.key, meta.c.value)).tuples().all())
+    return values.get("schema_version") == str(s.SCHEMA_VERSION) and KEY in values
 
 
 def schema_lock(conn: Connection) -> None:
