@@ -39,6 +39,7 @@ BENCHMARKS = (
     "reports",
     "partition_e2e",
     "ui_materialize",
+    "pg_write_rate",
 )
 TIMEOUT_S = {"partition_e2e": 420, "domain_throughput": 360, "reports": 300, "ui_materialize": 420}
 DEFAULT_TIMEOUT_S = 240

@@ -9,7 +9,6 @@ is bounded and stops on SIGTERM/SIGINT, where Dagster's own wait would spin fore
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from datetime import date, timedelta
 import dagster as dg
 
 from invoice_assets.dead_runs import IN_PROGRESS, process_tags
+from invoice_assets.instance import open_instance
 from invoice_assets.pool_slots import claim_slots, pooled_steps
 from invoice_assets.settings import Settings
 
@@ -42,9 +42,9 @@ def day_range(first: str, last: str) -> list[str]:
 
 
 def instance_for(settings: Settings) -> dg.DagsterInstance:
-    """The persistent Dagster instance under DAGSTER_HOME (runs show up in ``dagster dev``)."""
-    os.environ["DAGSTER_HOME"] = str(settings.prepare_dagster_home())
-    return dg.DagsterInstance.get()
+    """The persistent Dagster instance under DAGSTER_HOME (runs show up in ``dagster dev``);
+    other processes may be opening it at the same time (``invoice_assets.instance``)."""
+    return open_instance(settings.prepare_dagster_home())
 
 
 def _definitions() -> dg.Definitions:

@@ -43,6 +43,7 @@ from resources import store_schema as s
 from resources.store_alerts import AlertOps
 from resources.store_health import SQLITE_BUSY_SECONDS, HealthOps
 from resources.store_io import IN_CHUNK, _as_utc, _insert_frame, _integer_columns, _read_frame
+from resources.store_locking import replace_staged, schema_is_current, schema_lock
 from resources.store_ops import StoreOps
 from resources.store_reports import ReportOps
 
@@ -144,9 +145,12 @@ class InvoiceStore(StoreOps, ReportOps, AlertOps, HealthOps, dg.ConfigurableReso
         return version
 
     def _migrate(self) -> int:
+        if schema_is_current(self.engine):  # a store opened as it is writes (and locks) nothing
+            return s.SCHEMA_VERSION
         with self.engine.begin() as conn:
+            schema_lock(conn)  # another process may be creating the same tables right now
             s.metadata.create_all(conn)
-            if store_marker.read(conn) is None:  # a store opened as it is writes nothing
+            if store_marker.read(conn) is None:
                 conn.execute(text(store_marker.CREATE_ROW))
             row = conn.execute(
                 select(s.store_meta.c.value).where(s.store_meta.c.key == "schema_version")
@@ -180,13 +184,7 @@ class InvoiceStore(StoreOps, ReportOps, AlertOps, HealthOps, dg.ConfigurableReso
     # -- stage partitions -----------------------------------------------------------------------
     def replace_partitions(self, writes: dict[str, pd.DataFrame], days: Sequence[str]) -> None:
         """Replace ``days`` of each named stage table with the frames' rows, atomically."""
-        with self.engine.begin() as conn:
-            _forget_decisions(conn, writes, days)
-            for name, frame in writes.items():
-                table = s.STAGE_TABLES[name]
-                conn.execute(delete(table).where(table.c.day.in_(list(days))))
-                if len(frame):
-                    self._bulk_insert(conn, name, frame)
+        self.replace_partitions_streamed(list(writes), days, [writes])
 
     def replace_partitions_streamed(
         self, names: Sequence[str], days: Sequence[str], chunks: Iterable[dict[str, pd.DataFrame]]
@@ -195,12 +193,19 @@ class InvoiceStore(StoreOps, ReportOps, AlertOps, HealthOps, dg.ConfigurableReso
         table name → frame), atomically; a chunk is produced only after the previous one is
         written, so a producer that builds its frames lazily bounds memory by one chunk.
 
-        The producer runs inside the transaction: on SQLite it must not write to the store
-        through another connection meanwhile (the write lock is held).
+        Other days can be replaced at the same time by other processes, and the producer may
+        write to the store itself: PostgreSQL locks only the replaced rows, and on SQLite the
+        rows are staged first and the database's write lock is held only to swap them in
+        (``resources/store_locking.py``).
         """
         unknown = set(names) - set(s.STAGE_TABLES)
         if unknown:
             raise ValueError(f"unknown stage tables: {sorted(unknown)}")
+        if self.backend == "sqlite":
+            replace_staged(
+                self.engine, names, days, chunks, lambda c: _forget_decisions(c, names, days)
+            )
+            return
         with self.engine.begin() as conn:
             _forget_decisions(conn, names, days)
             for name in names:
