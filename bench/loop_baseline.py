@@ -34,7 +34,7 @@ from invoice_assets.domain.validation import PLAUSIBLE_MAX
 
 if TYPE_CHECKING:
     from invoice_assets.domain.market import MarketData
-    from resources.thresholds import Thresholds
+    from invoice_assets.domain.thresholds import Thresholds
 
 KEY_FIELDS = (
     "consumption_kwh",

@@ -15,7 +15,7 @@ from invoice_assets.domain.market import TARIFF_KEYS
 
 if TYPE_CHECKING:
     from invoice_assets.domain.market import MarketData
-    from resources.thresholds import Thresholds
+    from invoice_assets.domain.thresholds import Thresholds
 
 NAN = math.nan
 _TR_ASCII = str.maketrans("ıİşŞğĞüÜöÖçÇ", "iIsSgGuUoOcC")

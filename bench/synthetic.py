@@ -21,7 +21,7 @@ from invoice_assets.domain.records import META_FIELDS, NUMERIC_FIELDS
 
 if TYPE_CHECKING:
     from invoice_assets.domain.market import MarketData
-    from resources.thresholds import Thresholds
+    from invoice_assets.domain.thresholds import Thresholds
 
 SUPPLIERS = (
     "Enerjisa",

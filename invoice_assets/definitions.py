@@ -28,6 +28,7 @@ from invoice_assets.assets import (
     validated_invoices,
 )
 from invoice_assets.assets.daily import DailyAsset
+from invoice_assets.domain.thresholds import ThresholdsError
 from invoice_assets.jobs import build_daily_job
 from invoice_assets.partitions import DailyLayout
 from invoice_assets.schedules import build_daily_schedule, build_freshness
@@ -45,7 +46,7 @@ from resources.market_data import MarketDataResource
 from resources.openai_extractor import OpenAIExtractor
 from resources.store import InvoiceStore
 from resources.suppliers import SuppliersResource, suppliers_file
-from resources.thresholds import ThresholdsError, ThresholdsResource, check_thresholds
+from resources.thresholds import ThresholdsResource, check_thresholds
 
 DAILY_ASSETS: tuple[DailyAsset, ...] = (
     extractions.extractions,

@@ -38,7 +38,7 @@ from invoice_assets.domain.market import MarketData
 from invoice_assets.domain.suppliers import SupplierDirectory
 
 if TYPE_CHECKING:
-    from resources.thresholds import Thresholds
+    from invoice_assets.domain.thresholds import Thresholds
 
 MANIFEST_NAME = ".demo_manifest.json"
 ANOMALIES = ("s2_mismatch", "s1_mismatch", "low_confidence", "missing_fields", "unknown_tariff")

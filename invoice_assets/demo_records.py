@@ -31,7 +31,7 @@ from invoice_assets.domain.market import TARIFF_KEYS, MarketData, normalise_labe
 from invoice_assets.domain.records import KEY_FIELDS, NUMERIC_FIELDS
 
 if TYPE_CHECKING:
-    from resources.thresholds import Thresholds
+    from invoice_assets.domain.thresholds import Thresholds
 
 ETTN_SHARE = 0.85  # invoices that carry an e-invoice UUID (the others: invoice_no only)
 YEK_SHARE = 0.40  # invoices that print a YEK (renewable support) charge

@@ -17,7 +17,7 @@ from invoice_assets.domain.flags import CATALOGUE
 from invoice_assets.domain.mismatch import LINE_ITEM_MISSING_SHARE, MIN_DENOMINATOR_TL
 
 if TYPE_CHECKING:
-    from resources.thresholds import Thresholds
+    from invoice_assets.domain.thresholds import Thresholds
 
 
 def s2_window(t: Thresholds) -> tuple[float, float]:

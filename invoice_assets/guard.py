@@ -36,7 +36,7 @@ VALID = "valid"
 
 def location_problem(env: Mapping[str, str]) -> AlertSpec | None:
     """Why the main code location would not load from ``env`` (None when it loads)."""
-    from resources.thresholds import ThresholdsError
+    from invoice_assets.domain.thresholds import ThresholdsError
 
     today = datetime.now(ZoneInfo(TIMEZONE)).date().isoformat()
     try:

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from invoice_assets.dead_runs import inspect_runs, open_instance
+from invoice_assets.domain.thresholds import Thresholds
 from resources.store import InvoiceStore
-from resources.thresholds import Thresholds, check_thresholds
+from resources.thresholds import check_thresholds
 
 # Checks still running on their daemon threads (a hung database, say), across callers: past
 # this many, new checks are not started and report why, so a hang cannot pile up threads.

@@ -20,7 +20,7 @@ from invoice_assets.partitions import day_bounds
 from resources.store import InvoiceStore, utcnow
 
 if TYPE_CHECKING:
-    from resources.thresholds import Thresholds
+    from invoice_assets.domain.thresholds import Thresholds
 
 WINDOW_DAYS = 7
 CALL_COLUMNS = ["pipeline_total_ms", "extraction_ms", "http_status"]

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Boolean, DateTime, Float, Integer, String
 
-from invoice_assets.domain.arrays import collector_paused
+from invoice_assets.kernel.memory import collector_paused
 from resources.store_io import _py
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)

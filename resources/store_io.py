@@ -20,7 +20,7 @@ import pandas as pd
 from sqlalchemy import bindparam, update
 from sqlalchemy.engine import Connection
 
-from invoice_assets.domain.arrays import collector_paused
+from invoice_assets.kernel.memory import collector_paused
 from resources.store_marker import mark_written
 
 INSERT_CHUNK_ROWS = 20_000

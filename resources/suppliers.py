@@ -21,14 +21,10 @@ import dagster as dg
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from invoice_assets.domain.suppliers import KnownSupplier, SupplierDirectory
+from invoice_assets.domain.suppliers import KnownSupplier, SupplierDirectory, SupplierTableError
 
 SUPPLIERS_FILE = Path(__file__).resolve().parent.parent / "config" / "suppliers.yaml"
 Name = Annotated[str, Field(min_length=1, max_length=512)]
-
-
-class SupplierTableError(ValueError):
-    """A supplier table that must not be used (the message names the file and every problem)."""
 
 
 class _Entry(BaseModel):

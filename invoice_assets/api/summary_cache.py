@@ -25,8 +25,8 @@ from invoice_assets.reports import run_summary_with_queue
 from resources.store import utcnow
 
 if TYPE_CHECKING:
+    from invoice_assets.domain.thresholds import Thresholds
     from resources.store import InvoiceStore
-    from resources.thresholds import Thresholds
 
 Key = tuple[str, str, int]
 Entry = tuple[dict[str, Any], dict[str, Any]]  # (summary, queue facts)

@@ -23,8 +23,8 @@ import click
 from invoice_assets.partitions import TIMEZONE
 
 if TYPE_CHECKING:
+    from invoice_assets.domain.thresholds import Thresholds
     from invoice_assets.settings import Settings
-    from resources.thresholds import Thresholds
 
 EXIT_OK, EXIT_FAIL, EXIT_INVALID = 0, 1, 2
 

@@ -19,7 +19,8 @@ from invoice_assets.settings import Settings
 
 
 def _table() -> SupplierDirectory:
-    from resources.suppliers import SupplierTableError, load_suppliers
+    from invoice_assets.domain.suppliers import SupplierTableError
+    from resources.suppliers import load_suppliers
 
     try:
         return load_suppliers()

@@ -17,13 +17,17 @@ from __future__ import annotations
 import re
 from datetime import date
 
+from invoice_assets.domain.errors import DomainError
+
 FIRST_DAY = date(2000, 1, 1)
 LAST_DAY = date(2999, 12, 31)
 _ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
-class DayError(ValueError):
+class DayError(DomainError):
     """A value that is not an accepted day; the message says what was expected."""
+
+    code = "invalid_day"
 
 
 def parse_day(value: str, name: str = "date") -> date:

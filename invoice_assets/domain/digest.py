@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from invoice_assets.domain.arrays import rate
 
 if TYPE_CHECKING:
-    from resources.thresholds import Thresholds
+    from invoice_assets.domain.thresholds import Thresholds
 
 
 @dataclass(frozen=True)

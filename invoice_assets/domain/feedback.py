@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from invoice_assets.domain.arrays import rate
+from invoice_assets.domain.errors import DomainError
 
 ACTIONS = frozenset(
     {"VERIFIED_OCR", "VERIFIED_LOGIC", "ACCEPTED_ROUNDING", "ESCALATED", "NO_ACTION_REQUIRED"}
@@ -29,14 +30,13 @@ FIELDS = frozenset(
 )
 
 
-class FeedbackError(ValueError):
-    """A rejected feedback submission; ``code`` is the API error code."""
+class FeedbackError(DomainError):
+    """A rejected feedback submission; ``code`` is the API error code (``incident_not_found``,
+    ``incident_not_resolved``, ``invalid_feedback_data``)."""
 
     def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
+        super().__init__(message, code)
+        self.status = status  # 404 for a missing incident, else 400 (the API answers with it)
 
 
 @dataclass(frozen=True)

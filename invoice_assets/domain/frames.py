@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from invoice_assets.domain.arrays import collector_paused
 from invoice_assets.domain.privacy import mask_pii
 from invoice_assets.domain.records import META_FIELDS, NUMERIC_FIELDS, InboxItem, ItemError
 from invoice_assets.domain.suppliers import NO_TABLE
+from invoice_assets.kernel.memory import collector_paused
 
 # ``supplier`` shows a known supplier's table name, else the name as printed; ``supplier_id`` is
 # the canonical id (invoice keys, grouping); ``supplier_tax_id`` as the record carries it.

@@ -23,7 +23,7 @@ import pandas as pd
 from invoice_assets.domain.arrays import rate
 
 if TYPE_CHECKING:
-    from resources.thresholds import Thresholds
+    from invoice_assets.domain.thresholds import Thresholds
 
 HISTOGRAM_EDGES = (0.0, 0.02, 0.05, 0.10, 0.20, np.inf)
 HISTOGRAM_LABELS = ("0-2%", "2-5%", "5-10%", "10-20%", "20%+")

@@ -16,7 +16,7 @@ import pandas as pd
 from invoice_assets.domain.flags import CATALOGUE
 
 if TYPE_CHECKING:
-    from resources.thresholds import Thresholds
+    from invoice_assets.domain.thresholds import Thresholds
 
 MAX_CHECKS = 5
 

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from invoice_assets.domain.arrays import (
-    collector_paused,
     columns_frame,
     first_rows,
     row_codes,
@@ -27,9 +26,10 @@ from invoice_assets.domain.arrays import (
 from invoice_assets.domain.flags import INCIDENT_SEVERITIES
 from invoice_assets.domain.hints import build_hint, confidence_note, mismatch_action_class
 from invoice_assets.domain.mismatch import mismatch_infos
+from invoice_assets.kernel.memory import collector_paused
 
 if TYPE_CHECKING:
-    from resources.thresholds import Thresholds
+    from invoice_assets.domain.thresholds import Thresholds
 
 DEFAULT_TENANT = "default"  # one tenant today; dedupe keys and alert identities name it
 OPEN, ACK, RESOLVED = "OPEN", "ACK", "RESOLVED"

@@ -17,7 +17,7 @@ from invoice_assets.domain.arrays import columns_frame, first_match
 from invoice_assets.domain.records import KEY_FIELDS
 
 if TYPE_CHECKING:
-    from resources.thresholds import Thresholds
+    from invoice_assets.domain.thresholds import Thresholds
 
 # Rule definition (SPEC §5.3), not tunable thresholds:
 MIN_DENOMINATOR_TL = 0.01  # ratio = delta / max(invoice_total, this)

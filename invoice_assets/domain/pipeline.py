@@ -23,7 +23,7 @@ from invoice_assets.domain.quality import raise_flags, score_invoices
 from invoice_assets.domain.validation import validate_invoices
 
 if TYPE_CHECKING:
-    from resources.thresholds import Thresholds
+    from invoice_assets.domain.thresholds import Thresholds
 
 
 @dataclass(frozen=True)

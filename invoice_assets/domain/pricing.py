@@ -19,7 +19,7 @@ from invoice_assets.domain.breakdown import demand_charge, invoice_period
 from invoice_assets.domain.market import TARIFF_KEYS, MarketData
 
 if TYPE_CHECKING:
-    from resources.thresholds import Thresholds
+    from invoice_assets.domain.thresholds import Thresholds
 
 # Why an invoice got no offer, in the order they are decided.
 OFFER_REASONS = (

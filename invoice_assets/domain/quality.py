@@ -17,7 +17,7 @@ from invoice_assets.domain.arrays import columns_frame, first_match
 from invoice_assets.domain.flags import CATALOGUE
 
 if TYPE_CHECKING:
-    from resources.thresholds import Thresholds
+    from invoice_assets.domain.thresholds import Thresholds
 
 FLAG_COLUMNS = ("row", "flag", "severity", "deduction", "priority")
 

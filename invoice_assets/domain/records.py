@@ -21,8 +21,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from invoice_assets.domain.arrays import collector_paused
 from invoice_assets.domain.suppliers import NO_TABLE, Supplier, SupplierDirectory
+from invoice_assets.kernel.memory import collector_paused
 
 AMOUNT_FIELDS: tuple[str, ...] = (  # the money fields, in TL
     "invoice_total_with_vat_tl",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import datetime
-from importlib import resources
+from importlib.resources import files
 from typing import Any
 
 import numpy as np
@@ -184,7 +184,7 @@ def restamp(
 
 def run_summary_schema() -> dict[str, Any]:
     """The seed's normative JSON schema."""
-    text = resources.files(__package__).joinpath("run_summary.schema.json").read_text("utf-8")
+    text = files(__package__).joinpath("run_summary.schema.json").read_text("utf-8")
     return json.loads(text)
 
 

@@ -27,6 +27,7 @@ from types import MappingProxyType
 import numpy as np
 
 from invoice_assets.domain.arrays import first_rows, row_codes
+from invoice_assets.domain.errors import DomainError
 
 _TURKISH = str.maketrans("çÇğĞıİöÖşŞüÜ", "cCgGiIoOsSuU")
 # Words that say what kind of company it is, not which one, as folded tokens; stripped from the
@@ -56,6 +57,12 @@ def fold_name(name: str) -> str:
     while len(words) > 1 and words[-1] in SUFFIX_WORDS:
         words.pop()
     return "-".join(words)
+
+
+class SupplierTableError(DomainError):
+    """A supplier table that must not be used (the message names every problem)."""
+
+    code = "invalid_supplier_table"
 
 
 @dataclass(frozen=True)
@@ -116,7 +123,7 @@ class SupplierDirectory:
                 elif by_tax.setdefault(tax_id, sid) != sid:
                     problems.append(f"tax id {tax_id} names {by_tax[tax_id]!r} and {sid!r}")
         if problems:
-            raise ValueError("; ".join(problems))
+            raise SupplierTableError("; ".join(problems))
         return cls(MappingProxyType(by_fold), MappingProxyType(by_tax), MappingProxyType(names))
 
     def resolve_one(self, printed: str, tax_id: str | None = None) -> Supplier:

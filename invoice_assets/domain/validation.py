@@ -23,7 +23,7 @@ from invoice_assets.domain.arrays import columns_frame
 from invoice_assets.domain.records import AMOUNT_FIELDS, KEY_FIELDS
 
 if TYPE_CHECKING:
-    from resources.thresholds import Thresholds
+    from invoice_assets.domain.thresholds import Thresholds
 
 ISSUE_COLUMNS = ("row", "kind", "code", "field", "message")
 HARD_STOP = "TOTAL_HARD_STOP"

@@ -21,8 +21,9 @@ import pytest
 
 from invoice_assets.domain import frames, pipeline, records
 from invoice_assets.domain.market import MarketData
+from invoice_assets.domain.thresholds import Thresholds
 from resources.market_data import load_market_data
-from resources.thresholds import Thresholds, load_thresholds
+from resources.thresholds import load_thresholds
 
 # SPEC §5.2 tax rates (config/tax_rates.yaml): BTV sanayi 1 %, others 5 %; VAT 20 %, tarımsal 10 %.
 BTV_SANAYI = 0.01

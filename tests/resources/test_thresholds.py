@@ -15,17 +15,14 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from resources.thresholds import (
-    DEFAULT_FILE,
+from invoice_assets.domain.thresholds import (
     SECTIONS,
     Thresholds,
     ThresholdsError,
-    ThresholdsResource,
     Violation,
-    check_thresholds,
-    load_thresholds,
     validate_values,
 )
+from resources.thresholds import DEFAULT_FILE, ThresholdsResource, check_thresholds, load_thresholds
 
 SHIPPED = Path(__file__).resolve().parents[2] / "config" / "thresholds.yaml"
 DELETE = object()  # in ``write_config`` changes: remove the key or section
