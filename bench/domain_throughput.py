@@ -45,6 +45,7 @@ def staged(invoices: Any, lines: Any, market: Any, t: Any) -> tuple[dict[str, fl
     from invoice_assets.domain.breakdown import current_breakdown
     from invoice_assets.domain.incidents import build_incidents
     from invoice_assets.domain.mismatch import assess_mismatch, min_key_confidence
+    from invoice_assets.domain.pipeline import invoice_facts
     from invoice_assets.domain.pricing import price_offers
     from invoice_assets.domain.quality import raise_flags, score_invoices
     from invoice_assets.domain.validation import validate_invoices
@@ -71,11 +72,10 @@ def staged(invoices: Any, lines: Any, market: Any, t: Any) -> tuple[dict[str, fl
     )
     validation, _ = step("validation", lambda: validate_invoices(invoices, lines, mismatch, t))
     offers = step("pricing", lambda: price_offers(invoices, validation, market, t))
-    flags = step("flags", lambda: raise_flags(invoices, validation, mismatch, offers))
+    facts = step("facts", lambda: invoice_facts(breakdown, mismatch, validation))
+    flags = step("flags", lambda: raise_flags(invoices, facts, offers))
     step("scores", lambda: score_invoices(flags, len(invoices), t))
-    incidents = step(
-        "incidents", lambda: build_incidents(invoices, breakdown, mismatch, flags, t, "default")
-    )
+    incidents = step("incidents", lambda: build_incidents(invoices, facts, flags, t, "default"))
     return split, incidents
 
 

@@ -69,30 +69,41 @@ def build_resources(env: Mapping[str, str]) -> dict[str, object]:
     if thresholds is None:
         raise ThresholdsError(violations, source)
     settings = Settings.from_env(env)
-    store = InvoiceStore(
-        db_url=dg.EnvVar("INVOICE_DB_URL") if settings.db_url else None, home=str(settings.home)
-    )
+    store = InvoiceStore(db_url=_secret(env, "INVOICE_DB_URL"), home=str(settings.home))
     return {
         "thresholds": ThresholdsResource.from_thresholds(thresholds, source),
         "store": store,
         "inbox": InboxResource(path=str(settings.inbox)),
         "extractor": InboxExtractor(),
-        "openai": openai_extractor(settings),
+        "openai": openai_extractor(env, settings),
         "market_data": MarketDataResource(),
         "suppliers": SuppliersResource(path=str(suppliers_file(env))),
         "alerts": AlertSink(
             store=store,
-            webhook_url=dg.EnvVar("INVOICE_ALERT_WEBHOOK_URL") if settings.webhook_url else None,
+            webhook_url=_secret(env, "INVOICE_ALERT_WEBHOOK_URL"),
         ),
     }
 
 
-def openai_extractor(settings: Settings) -> OpenAIExtractor:
-    """Enabled when OPENAI_API_KEY is set (the key stays an EnvVar: never in config or the UI)."""
-    if not settings.openai_api_key:
+def _secret(env: Mapping[str, str], name: str) -> str | dg.EnvVar | None:
+    """``env[name]`` for a resource: as ``EnvVar(name)`` when the process environment holds that
+    very value (Dagster then resolves it at run time and the UI shows the name, never the value),
+    else the value itself (a mapping built for one call, e.g. the smoke test's throwaway store);
+    ``None`` when unset. The process environment is never rewritten to make a name resolve."""
+    value = env.get(name) or None
+    if value is not None and os.environ.get(name) == value:
+        return dg.EnvVar(name)
+    return value
+
+
+def openai_extractor(env: Mapping[str, str], settings: Settings) -> OpenAIExtractor:
+    """Enabled when OPENAI_API_KEY is set (from the process environment the key stays an EnvVar:
+    never in config or the UI)."""
+    api_key = _secret(env, "OPENAI_API_KEY")
+    if api_key is None:
         return OpenAIExtractor(api_key="")
     return OpenAIExtractor(
-        api_key=dg.EnvVar("OPENAI_API_KEY"),
+        api_key=api_key,
         base_url=settings.openai_base_url,
         model=settings.openai_model or "gpt-4o-2024-08-06",
     )

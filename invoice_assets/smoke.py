@@ -70,9 +70,6 @@ def run_smoke(
     postgres_url: str | None = None, progress: Callable[[str], None] = lambda _: None
 ) -> SmokeReport:
     import dagster as dg
-    from dagster._core.definitions.asset_checks.asset_check_evaluation import (
-        AssetCheckEvaluation,
-    )
 
     from invoice_assets.definitions import build_definitions
     from invoice_assets.domain.feedback import feedback_stats, validate_feedback
@@ -101,26 +98,16 @@ def run_smoke(
         progress("1 setup: clean store, 3 fixtures")
         # 2. extraction + validation + pricing + quality: the whole graph for the day
         job = build_definitions(env).resolve_job_def("daily_invoices")
-        saved = {k: os.environ.get(k) for k in ("INVOICE_HOME", "INVOICE_DB_URL", "INVOICE_INBOX")}
-        os.environ.update(env)  # EnvVar-backed resources resolve from the process environment
-        os.environ.pop("INVOICE_INBOX", None)
-        try:
-            result = job.execute_in_process(
-                partition_key=SMOKE_DAY,
-                instance=dg.DagsterInstance.ephemeral(),
-                raise_on_error=False,
-                run_config=QUIET,
-            )
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        result = job.execute_in_process(
+            partition_key=SMOKE_DAY,
+            instance=dg.DagsterInstance.ephemeral(),
+            raise_on_error=False,
+            run_config=QUIET,
+        )
         checks = {
             data.check_name: data.passed
             for data in (e.event_specific_data for e in result.all_events)
-            if isinstance(data, AssetCheckEvaluation)
+            if isinstance(data, dg.AssetCheckEvaluation)
         }
         report.step(
             "2 pipeline",

@@ -50,6 +50,7 @@ class AlertSink(dg.ConfigurableResource):
     store: InvoiceStore
     webhook_url: str | None = Field(
         default=None,
+        repr=False,  # the URL is the credential of an incoming webhook
         description="Slack-compatible incoming webhook URL; unset = store and log only.",
     )
     timeout_seconds: float = Field(default=5.0, gt=0, description="Per delivery attempt.")

@@ -15,32 +15,23 @@ from invoice_assets.checks.smoke import SMOKE_CHECK, smoke_expectations
 from invoice_assets.domain.arrays import rate
 from invoice_assets.domain.incidents import (
     DEFAULT_TENANT,
+    INCIDENT_FACTS,
     build_incidents,
     re_arrivals,
     reconcile_incidents,
 )
+from invoice_assets.domain.quality import FLAG_COLUMNS
 from invoice_assets.stage import md_counts, read_aligned, read_invoices
 from resources import store_schema as s
 from resources.market_data import MarketDataResource
 from resources.store import InvoiceStore, utcnow
 from resources.thresholds import ThresholdsResource
 
-# What build_incidents reads of the stored validations (breakdown and mismatch facts).
-MISMATCH_FACTS = [
-    "computed_total_tl",
-    "has_mismatch",
-    "mismatch_delta",
-    "mismatch_ratio",
-    "mismatch_severity",
-    "delta_reason_candidate",
-    "suspect_reason",
-]
-
 
 def _flags_for(store: InvoiceStore, invoices: pd.DataFrame, day: str) -> pd.DataFrame:
     stored = store.read_stage("flags", [day])
     rows = pd.Index(invoices["invoice_key"]).get_indexer(stored["invoice_key"])
-    flags = stored.assign(row=rows)[["row", "flag", "severity", "deduction", "priority"]]
+    flags = stored.assign(row=rows)[list(FLAG_COLUMNS)]
     return (
         flags[flags["row"] >= 0]
         .sort_values(["row", "priority"], kind="stable")
@@ -51,7 +42,7 @@ def _flags_for(store: InvoiceStore, invoices: pd.DataFrame, day: str) -> pd.Data
 @daily_asset(
     group="invoices",
     tables=(s.incidents,),
-    deps=["quality_scores"],
+    deps=["extractions", "validated_invoices", "quality_scores"],
     checks=[
         Check(
             SMOKE_CHECK,
@@ -74,9 +65,9 @@ def incidents(
     smoke = smoke_expectations(t, market_data.load())  # the fixtures do not depend on the day
     for day in report.days:
         invoices = read_invoices(store, [day], context.run_id)
-        facts = read_aligned(store, "validations", invoices, [day], MISMATCH_FACTS)
+        facts = read_aligned(store, "validations", invoices, [day], INCIDENT_FACTS)
         computed = build_incidents(
-            invoices, facts, facts, _flags_for(store, invoices, day), t, DEFAULT_TENANT
+            invoices, facts, _flags_for(store, invoices, day), t, DEFAULT_TENANT
         )
         computed["day"] = day
         computed["ocr_suspect"] = (

@@ -5,7 +5,7 @@ import dagster as dg
 from invoice_assets.assets.daily import Check, DayReport, daily_asset, rounded
 from invoice_assets.checks.expectations import OFFERS_CHECK, offers_expectations
 from invoice_assets.domain.arrays import rate
-from invoice_assets.domain.pricing import price_offers
+from invoice_assets.domain.pricing import PRICING_FACTS, price_offers
 from invoice_assets.stage import day_rows, keyed, md_counts, read_aligned, read_invoices
 from resources import store_schema as s
 from resources.market_data import MarketDataResource
@@ -16,7 +16,7 @@ from resources.thresholds import ThresholdsResource
 @daily_asset(
     group="invoices",
     tables=(s.offers,),
-    deps=["validated_invoices"],
+    deps=["extractions", "validated_invoices"],
     checks=[
         Check(
             OFFERS_CHECK,
@@ -35,7 +35,7 @@ def offers(
     report = DayReport(context)
     days = report.days
     invoices = read_invoices(store, days, context.run_id)
-    validation = read_aligned(store, "validations", invoices, days, ["is_ready_for_pricing"])
+    validation = read_aligned(store, "validations", invoices, days, PRICING_FACTS)
     frame = price_offers(invoices, validation, market_data.load(), thresholds.get())
     stored = keyed(invoices, frame)
     store.replace_partitions({"offers": stored}, days)

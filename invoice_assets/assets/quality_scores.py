@@ -3,33 +3,23 @@
 import dagster as dg
 
 from invoice_assets.assets.daily import DayReport, daily_asset, rounded
-from invoice_assets.domain.quality import raise_flags, score_invoices
+from invoice_assets.domain.quality import (
+    FLAG_FACTS,
+    FLAG_OFFER_FACTS,
+    raise_flags,
+    score_invoices,
+)
 from invoice_assets.stage import day_rows, keyed, md_counts, read_aligned, read_invoices
 from resources import store_schema as s
 from resources.store import InvoiceStore
 from resources.thresholds import ThresholdsResource
 
-# What raise_flags reads of the stored stages.
-VALIDATION_FACTS = [
-    "consumption_missing",
-    "other_fields_missing",
-    "has_validation_errors",
-    "low_confidence",
-    "has_warnings",
-    "has_mismatch",
-    "mismatch_severity",
-]
-OFFER_FACTS = [
-    "calc_bug",
-    "market_price_missing",
-    "market_price_estimated",
-    "tariff_lookup_failed",
-    "tariff_meta_missing",
-    "distribution_mismatch",
-]
 
-
-@daily_asset(group="invoices", tables=(s.quality_scores, s.flags), deps=["offers"])
+@daily_asset(
+    group="invoices",
+    tables=(s.quality_scores, s.flags),
+    deps=["extractions", "validated_invoices", "offers"],
+)
 def quality_scores(
     context: dg.AssetExecutionContext, store: InvoiceStore, thresholds: ThresholdsResource
 ):
@@ -37,9 +27,9 @@ def quality_scores(
     report = DayReport(context)
     days = report.days
     invoices = read_invoices(store, days, context.run_id)
-    validation = read_aligned(store, "validations", invoices, days, VALIDATION_FACTS)
-    offers = read_aligned(store, "offers", invoices, days, OFFER_FACTS)
-    flags = raise_flags(invoices, validation, validation, offers)
+    facts = read_aligned(store, "validations", invoices, days, FLAG_FACTS)
+    offers = read_aligned(store, "offers", invoices, days, FLAG_OFFER_FACTS)
+    flags = raise_flags(invoices, facts, offers)
     scores = score_invoices(flags, len(invoices), thresholds.get())
     flag_rows = flags.assign(
         day=invoices["day"].to_numpy()[flags["row"].to_numpy()],

@@ -13,7 +13,7 @@ from resources.thresholds import ThresholdsResource
 @daily_asset(
     group="invoices",
     tables=(s.run_summaries,),
-    deps=["incidents"],
+    deps=["extractions", "validated_invoices", "incidents"],
     checks=[
         Check(
             SUMMARY_SCHEMA_CHECK,

@@ -13,7 +13,7 @@ from resources.thresholds import ThresholdsResource
 @daily_asset(
     group="monitoring",
     tables=(s.health_reports,),
-    deps=["incidents"],
+    deps=["extractions", "validated_invoices", "incidents"],
     checks=[
         Check(
             name,

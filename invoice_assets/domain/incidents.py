@@ -68,15 +68,28 @@ def dedupe_key(tenant: str, invoice_key: str, primary_flag: str) -> str:
     return hashlib.sha256(f"{tenant}|{invoice_key}|{primary_flag}".encode()).hexdigest()
 
 
+# What build_incidents reads of an invoice's computed breakdown and total-mismatch facts (one
+# frame: the ``validations`` stage stores both).
+INCIDENT_FACTS = (
+    "computed_total_tl",
+    "has_mismatch",
+    "mismatch_delta",
+    "mismatch_ratio",
+    "mismatch_severity",
+    "delta_reason_candidate",
+    "suspect_reason",
+)
+
+
 def build_incidents(
     invoices: pd.DataFrame,
-    breakdown: pd.DataFrame,
-    mismatch: pd.DataFrame,
+    facts: pd.DataFrame,
     flags: pd.DataFrame,
     t: Thresholds,
     tenant: str,
 ) -> pd.DataFrame:
-    """Incident rows (``INCIDENT_COLUMNS`` plus ``row``) for invoices with an S1/S2 flag.
+    """Incident rows (``INCIDENT_COLUMNS`` plus ``row``) for invoices with an S1/S2 flag;
+    ``facts`` holds ``INCIDENT_FACTS`` row-aligned with ``invoices``.
 
     Decisions are vectorised; the per-incident documents are assembled column by column, each
     distinct hint and confidence note built once, so the per-incident Python work is only
@@ -86,12 +99,11 @@ def build_incidents(
     if serious.empty:
         return pd.DataFrame(columns=["row", *INCIDENT_COLUMNS])
     with collector_paused():
-        return _incident_rows(invoices, breakdown, mismatch, serious, t, tenant)
+        return _incident_rows(invoices, facts, serious, t, tenant)
 
 
 def _incident_rows(
     invoices: pd.DataFrame,
-    breakdown: pd.DataFrame,
     mismatch: pd.DataFrame,
     serious: pd.DataFrame,
     t: Thresholds,
@@ -115,7 +127,7 @@ def _incident_rows(
         {
             "has_mismatch": column(mismatch, "has_mismatch"),
             "invoice_total_with_vat_tl": column(invoices, "invoice_total_with_vat_tl"),
-            "computed_total_tl": column(breakdown, "computed_total_tl"),
+            "computed_total_tl": column(mismatch, "computed_total_tl"),
             "mismatch_delta": column(mismatch, "mismatch_delta"),
             "mismatch_ratio": column(mismatch, "mismatch_ratio"),
             "mismatch_severity": column(mismatch, "mismatch_severity"),

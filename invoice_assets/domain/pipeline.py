@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from invoice_assets.domain.arrays import columns_frame
 from invoice_assets.domain.breakdown import current_breakdown
 from invoice_assets.domain.incidents import build_incidents
 from invoice_assets.domain.market import MarketData
@@ -73,6 +74,14 @@ def assess(
     return breakdown, mismatch
 
 
+def invoice_facts(
+    breakdown: pd.DataFrame, mismatch: pd.DataFrame, validation: pd.DataFrame
+) -> pd.DataFrame:
+    """The breakdown, mismatch and validation columns side by side: the row the
+    ``validations`` stage stores, and the facts flags and incidents read (no value copied)."""
+    return columns_frame({n: f[n] for f in (breakdown, mismatch, validation) for n in f.columns})
+
+
 def evaluate(
     invoices: pd.DataFrame,
     line_items: pd.DataFrame,
@@ -85,9 +94,10 @@ def evaluate(
     breakdown, mismatch = assess(invoices, market, t, rates)
     validation, issues = validate_invoices(invoices, line_items, mismatch, t)
     offers = price_offers(invoices, validation, market, t, rates)
-    flags = raise_flags(invoices, validation, mismatch, offers)
+    facts = invoice_facts(breakdown, mismatch, validation)
+    flags = raise_flags(invoices, facts, offers)
     scores = score_invoices(flags, len(invoices), t)
-    incidents = build_incidents(invoices, breakdown, mismatch, flags, t, tenant)
+    incidents = build_incidents(invoices, facts, flags, t, tenant)
     return Evaluation(
         invoices, breakdown, mismatch, validation, issues, offers, flags, scores, incidents
     )

@@ -32,6 +32,10 @@ OFFER_REASONS = (
 )
 
 
+# What price_offers reads of the validation stage (beside the invoices and the market data).
+PRICING_FACTS = ("is_ready_for_pricing",)
+
+
 def price_offers(
     invoices: pd.DataFrame,
     validation: pd.DataFrame,

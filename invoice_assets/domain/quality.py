@@ -22,13 +22,34 @@ if TYPE_CHECKING:
 FLAG_COLUMNS = ("row", "flag", "severity", "deduction", "priority")
 
 
-def raise_flags(
-    invoices: pd.DataFrame,
-    validation: pd.DataFrame,
-    mismatch: pd.DataFrame,
-    offers: pd.DataFrame,
-) -> pd.DataFrame:
-    """The long flag frame; INVOICE_TOTAL_MISMATCH carries the §5.3 severity (S1 or S2)."""
+# What raise_flags reads, beside the invoices' ``status``: the validation and total-mismatch facts
+# (one frame: the ``validations`` stage stores both) and the offers' pricing facts.
+FLAG_FACTS = (
+    "consumption_missing",
+    "other_fields_missing",
+    "has_validation_errors",
+    "low_confidence",
+    "has_warnings",
+    "has_mismatch",
+    "mismatch_severity",
+)
+FLAG_OFFER_FACTS = (
+    "calc_bug",
+    "market_price_missing",
+    "market_price_estimated",
+    "tariff_lookup_failed",
+    "tariff_meta_missing",
+    "distribution_mismatch",
+)
+
+
+def raise_flags(invoices: pd.DataFrame, facts: pd.DataFrame, offers: pd.DataFrame) -> pd.DataFrame:
+    """The long flag frame; INVOICE_TOTAL_MISMATCH carries the §5.3 severity (S1 or S2).
+
+    ``facts`` holds ``FLAG_FACTS`` (validation and mismatch), ``offers`` ``FLAG_OFFER_FACTS``;
+    both row-aligned with ``invoices``.
+    """
+    validation = mismatch = facts
     sources: dict[str, np.ndarray] = {
         "EXTRACTION_FAILED": (invoices["status"] != "ok").to_numpy(),
         "CALC_BUG": offers["calc_bug"].to_numpy(),

@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import sys
 import threading
 from collections import deque
 from collections.abc import Mapping
@@ -215,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         port=args.port,
     ).slow(args.latency)
-    print(f"OpenAI stand-in on {standin.base_url} (Ctrl-C to stop)", flush=True)
+    sys.stdout.write(f"OpenAI stand-in on {standin.base_url} (Ctrl-C to stop)\n")
+    sys.stdout.flush()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
