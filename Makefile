@@ -32,12 +32,14 @@ dev: $(STAMP)
 	test -f $(DAGSTER_HOME)/dagster.yaml || cp config/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 	$(APP_ENV) $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-## check: format, lint, types and the threshold gate
+## check: format, lint, types, the threshold gates, the layer contract and no import cycles
 check: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy invoice_assets resources
 	$(BIN)/python .ci/threshold_gate.py
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/python .ci/import_cycles.py
 	@# the seed's own grep gate, as the seed writes it, over the project's sources: prints nothing
 	@out=$$(grep -rn "THRESHOLD\s*=" --include="*.py" invoice_assets resources bench .ci tests \
 		| grep -v "config.py" | grep -v "test_"); \

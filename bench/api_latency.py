@@ -180,9 +180,9 @@ def recovery(url: str, headers: dict[str, str], limit: float = 15.0) -> float | 
 
 
 def readiness_probe(store: Any) -> dict[str, Any]:
-    """``invoice_assets.readiness.readiness`` called from k threads at once, in this process:
-    wall seconds and how many calls came back ready (diagnoses the server result)."""
-    from invoice_assets.readiness import readiness
+    """``services.readiness.readiness`` called from k threads at once, in this process: wall
+    seconds and how many calls came back ready (diagnoses the server result)."""
+    from invoice_assets.services.readiness import readiness
     from resources.thresholds import load_thresholds
 
     t = load_thresholds()

@@ -63,7 +63,7 @@ def trivial_job() -> Any:
     """Seven no-op partitioned assets in the same chain, same executor: Dagster's floor."""
     import dagster as dg
 
-    from invoice_assets.partitions import DailyLayout
+    from invoice_assets.services.partitions import DailyLayout
 
     daily_partitions = DailyLayout().partitions
     assets = []
@@ -108,7 +108,7 @@ def run_days(
     days: list[str], instance: Any, defs: Any, store: Any, expected: dict[str, int], single: bool
 ) -> dict[str, Any]:
     """Materialise ``days`` (one run, or a single-run backfill) and check what it wrote."""
-    from invoice_assets.runner import materialise
+    from invoice_assets.services.materialise import materialise
 
     started = time.perf_counter()
     outcomes = materialise(days, instance, single_run=single, defs=defs)
@@ -138,8 +138,8 @@ class Backend:
 
     def __init__(self, work: Path, db_url: str | None) -> None:
         from invoice_assets.definitions import build_definitions
-        from invoice_assets.runner import instance_for
-        from invoice_assets.settings import Settings
+        from invoice_assets.services.materialise import instance_for
+        from invoice_assets.services.settings import Settings
 
         self.db_url = db_url
         self.env = {
@@ -233,7 +233,7 @@ def run(
         details["generation_s"] = {k: round(v, 2) for k, v in prepared["generation"].items()}
 
         sqlite = Backend(work, None)
-        from invoice_assets.runner import QUIET
+        from invoice_assets.services.materialise import QUIET
 
         floor_job = trivial_job()
         cold = run_days([warm_day], sqlite.instance, sqlite.defs, sqlite.store, expected, False)

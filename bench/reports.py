@@ -1,6 +1,6 @@
 """Benchmark 5 — reports: the run summary (SPEC §5.8) and the system health report (§5.6) over a
 store holding 30 days × 10k invoices (300k), read exactly as the API, the CLI and the assets read
-them (``invoice_assets.reports``).
+them (``invoice_assets.services.reporting``).
 
 The store is filled by ``bench.store_data.load_days`` (synthetic invoices through the real domain,
 written with the store's own partition and incident writes; no Dagster), on SQLite (the embedded
@@ -75,7 +75,7 @@ def read_probe(store: Any, first: str, last: str, repeats: int) -> dict[str, Any
 def measure(
     store: Any, days: list[str], t: Any, label: str, repeats: int, diagnose: bool
 ) -> dict[str, Any]:
-    from invoice_assets.reports import build_health_report, build_run_summary
+    from invoice_assets.services.reporting import build_health_report, build_run_summary
 
     first, last = days[0], days[-1]
     summary = build_run_summary(store, first, last, t)  # warm-up (and a sanity look)

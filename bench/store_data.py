@@ -29,7 +29,7 @@ def load_days(
 
     from invoice_assets.domain.incidents import reconcile_incidents
     from invoice_assets.domain.pipeline import evaluate
-    from invoice_assets.partitions import day_bounds
+    from invoice_assets.services.partitions import day_bounds
 
     store.ensure_schema()
     totals = {"invoices": 0, "incidents": 0}

@@ -28,17 +28,17 @@ from invoice_assets.assets import (
     validated_invoices,
 )
 from invoice_assets.assets.daily import DailyAsset
-from invoice_assets.domain.thresholds import ThresholdsError
-from invoice_assets.jobs import build_daily_job
-from invoice_assets.partitions import DailyLayout
-from invoice_assets.schedules import build_daily_schedule, build_freshness
-from invoice_assets.sensors import (
+from invoice_assets.automation.jobs import build_daily_job
+from invoice_assets.automation.schedules import build_daily_schedule, build_freshness
+from invoice_assets.automation.sensors import (
     build_inbox_sensor,
     check_failure_alert_sensor,
     incident_alerts_sensor,
     stuck_sensor,
 )
-from invoice_assets.settings import Settings
+from invoice_assets.domain.thresholds import ThresholdsError
+from invoice_assets.services.partitions import DailyLayout
+from invoice_assets.services.settings import Settings
 from resources.alerts import AlertSink
 from resources.extractor import InboxExtractor
 from resources.inbox import InboxResource

@@ -11,7 +11,7 @@ thresholds (its definitions are built lazily, its imports do not read them) and 
   again.
 * ``run_failure_alert_sensor``: a failed run of any code location raises RUN_FAILED.
 
-Not for: the pipeline's own alerts (``invoice_assets.sensors``).
+Not for: the pipeline's own alerts (``invoice_assets.automation.sensors``).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from invoice_assets.domain.digest import AlertSpec
-from invoice_assets.partitions import TIMEZONE
-from invoice_assets.settings import Settings
+from invoice_assets.services.partitions import TIMEZONE
+from invoice_assets.services.settings import Settings
 from resources.alerts import AlertSink
 from resources.store import InvoiceStore
 

@@ -27,6 +27,7 @@ from pydantic import Field
 
 from invoice_assets.domain.records import InboxItem, inbox_entry_error, source_name
 from resources.extractor import ExtractedItem, Extractor, sha_file
+from resources.inbox_ingest import ingest_files, inside
 from resources.store import InboxEntry
 
 DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -66,8 +67,6 @@ class InboxResource(dg.ConfigurableResource):
         self, day: str, files: Iterable[Path], max_bytes: int, replace: bool = False
     ) -> list[tuple[Path, str]]:
         """Copy files into the day's folder, all or none (see ``inbox_ingest.ingest_files``)."""
-        from resources.inbox_ingest import ingest_files
-
         return ingest_files(Path(self.path), self.day_dir(day), list(files), max_bytes, replace)
 
 
@@ -76,12 +75,6 @@ def _refused(path: Path, code: str, detail: str = "") -> InboxEntry:
     digest = hashlib.sha256(f"{code}\0{path.name}\0{detail}".encode(errors="surrogateescape"))
     error = inbox_entry_error(code, detail)
     return InboxEntry(source_name(path.name), str(path), digest.hexdigest(), 0, error)
-
-
-def inside(root: str | Path, path: str | Path) -> bool:
-    """Whether ``path``, all links resolved, lies within ``root`` (also resolved)."""
-    real_root = os.path.realpath(root)
-    return os.path.commonpath([real_root, os.path.realpath(path)]) == real_root
 
 
 def _kind(mode: int) -> str:

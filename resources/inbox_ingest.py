@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from resources.extractor import open_regular, sha_file
-from resources.inbox import inside
 
 _KINDS = {
     stat.S_IFDIR: "a directory",
@@ -38,6 +37,12 @@ _KINDS = {
     stat.S_IFCHR: "a character device",
     stat.S_IFBLK: "a block device",
 }
+
+
+def inside(root: str | Path, path: str | Path) -> bool:
+    """Whether ``path``, all links resolved, lies within ``root`` (also resolved)."""
+    real_root = os.path.realpath(root)
+    return os.path.commonpath([real_root, os.path.realpath(path)]) == real_root
 
 
 class IngestError(ValueError):

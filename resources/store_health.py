@@ -3,7 +3,8 @@
 A mixin of ``InvoiceStore`` (``resources/store.py``): ``ping_ms`` (a ``SELECT 1``), ``probe_write``
 (a committed one-row write, so a read-only database or a full disk shows before a run fails on
 it) and ``free_bytes`` (free space on the SQLite file's disk). Not for: judging the answers
-(``invoice_assets/readiness.py`` does, against Health.*), or the Dagster instance's storage.
+(``invoice_assets/services/readiness.py`` does, against Health.*), or the Dagster instance's
+storage.
 """
 
 from __future__ import annotations

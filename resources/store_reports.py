@@ -4,7 +4,7 @@ readiness and ``/metrics`` make.
 
 A mixin of ``InvoiceStore`` (``resources/store.py``) next to ``StoreOps`` (incidents and
 feedback): the same engine, split out so each file stays readable. What a report says is decided
-in ``invoice_assets/reports.py`` and the domain; this module only reads and writes rows.
+in ``invoice_assets/services/reporting.py`` and the domain; this module only reads and writes rows.
 """
 
 from __future__ import annotations

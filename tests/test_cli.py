@@ -187,7 +187,7 @@ def test_run_refuses_a_day_that_is_not_a_partition(cli_env, monkeypatch) -> None
 
 def test_alerts_list_shows_each_alert_once(cli_env) -> None:
     from invoice_assets.domain.digest import AlertSpec
-    from invoice_assets.settings import Settings
+    from invoice_assets.services.settings import Settings
     from resources.alerts import AlertSink
 
     sink = AlertSink(store=Settings.from_env().store())

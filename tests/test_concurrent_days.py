@@ -13,7 +13,7 @@ import pytest
 
 from invoice_assets.definitions import build_definitions
 from invoice_assets.demo import generate_demo
-from invoice_assets.runner import materialise
+from invoice_assets.services.materialise import materialise
 from tests.assets.helpers import store_for
 from tests.conftest import REPO, throwaway_database
 from tests.processes import pg_instance_env, processes, product_env

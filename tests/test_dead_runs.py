@@ -1,5 +1,6 @@
-"""``invoice_assets/dead_runs.py`` on a real (temporary) Dagster instance with the shipped pool
-settings: which runs are dead, which slots are orphaned, and what reaping touches (and never)."""
+"""``invoice_assets/services/dead_runs.py`` on a real (temporary) Dagster instance with the
+shipped pool settings: which runs are dead, which slots are orphaned, and what reaping touches
+(and never)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from invoice_assets.dead_runs import (
+from invoice_assets.services.dead_runs import (
     ALIVE,
     DEAD,
     TAG_HOST,
@@ -25,8 +26,8 @@ from invoice_assets.dead_runs import (
     process_tags,
     reap_dead_runs,
 )
-from invoice_assets.pool_slots import claim_slots
-from invoice_assets.settings import Settings
+from invoice_assets.services.pool_slots import claim_slots
+from invoice_assets.services.settings import Settings
 
 POOL, STEP = "openai", "extractions"
 

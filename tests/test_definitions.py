@@ -76,7 +76,7 @@ def test_the_partition_start_and_the_per_day_backfill_policy_are_settings(tmp_pa
 
 
 def test_a_bad_partition_setting_names_its_variable(tmp_path: Path) -> None:
-    from invoice_assets.settings import SettingsError
+    from invoice_assets.services.settings import SettingsError
 
     for name, value in [
         ("INVOICE_PARTITIONS_START", "20261101"),

@@ -1,4 +1,4 @@
-"""``invoice_assets/demo.py``: the seeded demo inbox and the incidents its manifest predicts.
+"""``invoice_assets/demo/``: the seeded demo inbox and the incidents its manifest predicts.
 
 The generated files go through the same parsing and domain pipeline as the extractions asset
 (``parse_inbox_content`` → ``mark_duplicates`` → ``items_to_frames`` → ``pipeline.evaluate``) with

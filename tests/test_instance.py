@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from invoice_assets.instance import POOLS, open_instance
+from invoice_assets.services.dagster_instance import POOLS, open_instance
 from tests.assets.helpers import graph_assets
 from tests.conftest import REPO
 from tests.processes import at_once, pg_instance_env

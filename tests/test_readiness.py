@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from invoice_assets.readiness import CheckResult, ReadinessCache, ReadinessReport
+from invoice_assets.services.readiness import CheckResult, ReadinessCache, ReadinessReport
 
 
 class Clock:

@@ -8,14 +8,14 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from invoice_assets.definitions import build_definitions, build_resources
-from invoice_assets.guard import run_failure_alert_sensor
-from invoice_assets.sensors import (
+from invoice_assets.automation.sensors import (
     check_failure_alert_sensor,
     failed_checks,
     incident_alerts_sensor,
     stuck_sensor,
 )
+from invoice_assets.definitions import build_definitions, build_resources
+from invoice_assets.guard import run_failure_alert_sensor
 from resources.inbox import InboxResource
 from tests.assets.helpers import store_for
 from tests.conftest import SMOKE, put_smoke_fixtures
@@ -91,8 +91,8 @@ def test_files_for_a_day_without_a_partition_wait_and_are_requested_once_it_exis
     from datetime import datetime, timedelta
     from zoneinfo import ZoneInfo
 
-    from invoice_assets.inbox_changes import scan_inbox
-    from invoice_assets.partitions import DailyLayout
+    from invoice_assets.services.inbox_changes import scan_inbox
+    from invoice_assets.services.partitions import DailyLayout
 
     now = datetime.now(ZoneInfo("Europe/Istanbul"))
     today = now.date().isoformat()
@@ -310,7 +310,9 @@ def test_the_stuck_sensor_fails_a_run_whose_process_is_gone(env, instance) -> No
 
     from tests.conftest import REPO
 
-    code = "import json, invoice_assets.dead_runs as d; print(json.dumps(d.process_tags()))"
+    code = (
+        "import json, invoice_assets.services.dead_runs as d; print(json.dumps(d.process_tags()))"
+    )
     gone = json.loads(
         subprocess.run(
             [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from invoice_assets.stage import read_invoices
+from invoice_assets.assets.reads import read_invoices
 from tests.assets.helpers import materialize_day, store_for
 from tests.conftest import put_smoke_fixtures
 

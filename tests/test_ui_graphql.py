@@ -14,7 +14,7 @@ import pytest
 
 from bench.dagster_ui import IMPLICIT_JOB, DagsterUI
 from invoice_assets.demo import generate_demo
-from invoice_assets.settings import Settings
+from invoice_assets.services.settings import Settings
 
 DAYS = ["2026-11-01", "2026-11-02", "2026-11-03"]
 VOLUMES = {"2026-11-01": 20, "2026-11-02": 35, "2026-11-03": 50}

@@ -14,7 +14,7 @@ from invoice_assets.api.routes_admin import router as admin_router
 from invoice_assets.api.routes_health import router as health_router
 from invoice_assets.api.settings import ApiSettings
 from invoice_assets.api.summary_cache import SummaryCache
-from invoice_assets.readiness import ReadinessCache, readiness
+from invoice_assets.services.readiness import ReadinessCache, readiness
 from resources.store import utcnow
 from resources.thresholds import load_thresholds
 

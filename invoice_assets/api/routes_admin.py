@@ -22,7 +22,7 @@ from invoice_assets.domain.feedback import (
     validate_feedback,
 )
 from invoice_assets.domain.incidents import MANUAL_RESOLVED
-from invoice_assets.reports import build_health_report
+from invoice_assets.services.reporting import build_health_report
 from resources.store import InvoiceStore, utcnow
 from resources.store_incidents import StatusConflict, TransitionRefused
 

@@ -11,7 +11,7 @@ re-judged on every answer (``domain.summary.restamp``).
 Concurrent misses of one key compute once (the others wait for that result); entries are
 bounded (least recently used go first). Each server process has its own cache.
 
-Not for: what a summary contains (``invoice_assets/reports.py`` and the domain).
+Not for: what a summary contains (``invoice_assets/services/reporting.py`` and the domain).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from invoice_assets.domain.summary import restamp
-from invoice_assets.reports import run_summary_with_queue
+from invoice_assets.services.reporting import run_summary_with_queue
 from resources.store import utcnow
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ evaluation attached to that day, and what describes the whole range is labelled 
 Dagster gives every partition of a range run the one ``MaterializeResult``'s metadata
 (dagster-io/dagster#18123), and an ``AssetCheckResult`` in a range run carries no partition.
 
-Not for: reading stage frames (``invoice_assets.stage``) or business rules (the domain).
+Not for: reading stage frames (``invoice_assets.assets.reads``) or business rules (the domain).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 import dagster as dg
 from sqlalchemy import Table
 
-from invoice_assets.partitions import DailyLayout, partition_days
+from invoice_assets.services.partitions import DailyLayout, partition_days
 
 OWNERS = ["team:invoice-ops"]
 KINDS = {"python", "pandas", "sql"}

@@ -16,14 +16,14 @@ import dagster as dg
 import pandas as pd
 
 from invoice_assets.assets.daily import Check, DayReport, daily_asset, rounded
+from invoice_assets.assets.reads import md_counts
 from invoice_assets.checks.expectations import EXTRACTIONS_CHECK, extractions_expectations
-from invoice_assets.dead_runs import TAG_PROCESS, process_tags
 from invoice_assets.domain.arrays import rate
 from invoice_assets.domain.frames import items_to_frames
 from invoice_assets.domain.records import InboxItem, ItemError, mark_duplicates, sniff_kind
 from invoice_assets.domain.suppliers import SupplierDirectory
 from invoice_assets.kernel.memory import collector_paused
-from invoice_assets.stage import md_counts
+from invoice_assets.services.dead_runs import TAG_PROCESS, process_tags
 from resources import store_schema as s
 from resources.extractor import ExtractedItem, InboxExtractor
 from resources.inbox import InboxResource, extract_entry

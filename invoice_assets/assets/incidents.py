@@ -11,7 +11,8 @@ import dagster as dg
 import pandas as pd
 
 from invoice_assets.assets.daily import Check, DayReport, daily_asset, rounded
-from invoice_assets.checks.smoke import SMOKE_CHECK, smoke_expectations
+from invoice_assets.assets.reads import md_counts, read_aligned, read_invoices
+from invoice_assets.checks.fixture_check import SMOKE_CHECK, smoke_expectations
 from invoice_assets.domain.arrays import rate
 from invoice_assets.domain.incidents import (
     DEFAULT_TENANT,
@@ -21,7 +22,6 @@ from invoice_assets.domain.incidents import (
     reconcile_incidents,
 )
 from invoice_assets.domain.quality import FLAG_COLUMNS
-from invoice_assets.stage import md_counts, read_aligned, read_invoices
 from resources import store_schema as s
 from resources.market_data import MarketDataResource
 from resources.store import InvoiceStore, utcnow

@@ -3,10 +3,10 @@
 import dagster as dg
 
 from invoice_assets.assets.daily import Check, DayReport, daily_asset, rounded
+from invoice_assets.assets.reads import day_rows, keyed, md_counts, read_aligned, read_invoices
 from invoice_assets.checks.expectations import OFFERS_CHECK, offers_expectations
 from invoice_assets.domain.arrays import rate
 from invoice_assets.domain.pricing import PRICING_FACTS, price_offers
-from invoice_assets.stage import day_rows, keyed, md_counts, read_aligned, read_invoices
 from resources import store_schema as s
 from resources.market_data import MarketDataResource
 from resources.store import InvoiceStore

@@ -3,13 +3,13 @@
 import dagster as dg
 
 from invoice_assets.assets.daily import DayReport, daily_asset, rounded
+from invoice_assets.assets.reads import day_rows, keyed, md_counts, read_aligned, read_invoices
 from invoice_assets.domain.quality import (
     FLAG_FACTS,
     FLAG_OFFER_FACTS,
     raise_flags,
     score_invoices,
 )
-from invoice_assets.stage import day_rows, keyed, md_counts, read_aligned, read_invoices
 from resources import store_schema as s
 from resources.store import InvoiceStore
 from resources.thresholds import ThresholdsResource

@@ -3,8 +3,8 @@
 import dagster as dg
 
 from invoice_assets.assets.daily import Check, DayReport, daily_asset, rounded
-from invoice_assets.checks.reports import SUMMARY_SCHEMA_CHECK, summary_schema
-from invoice_assets.reports import build_run_summary
+from invoice_assets.checks.report_checks import SUMMARY_SCHEMA_CHECK, summary_schema
+from invoice_assets.services.reporting import build_run_summary
 from resources import store_schema as s
 from resources.store import InvoiceStore, utcnow
 from resources.thresholds import ThresholdsResource

@@ -7,10 +7,10 @@ import dagster as dg
 import pandas as pd
 
 from invoice_assets.assets.daily import DayReport, daily_asset, rounded
+from invoice_assets.assets.reads import day_rows, keyed, read_invoices, read_line_items
 from invoice_assets.domain.arrays import rate
 from invoice_assets.domain.pipeline import assess
 from invoice_assets.domain.validation import issues_as_json, validate_invoices
-from invoice_assets.stage import day_rows, keyed, read_invoices, read_line_items
 from resources import store_schema as s
 from resources.market_data import MarketDataResource
 from resources.store import InvoiceStore

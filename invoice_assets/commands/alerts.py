@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from invoice_assets.commands.common import emit, parse_day
-from invoice_assets.settings import Settings
+from invoice_assets.services.settings import Settings
 
 
 @click.group()

@@ -20,11 +20,11 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from invoice_assets.partitions import TIMEZONE
+from invoice_assets.services.partitions import TIMEZONE
 
 if TYPE_CHECKING:
     from invoice_assets.domain.thresholds import Thresholds
-    from invoice_assets.settings import Settings
+    from invoice_assets.services.settings import Settings
 
 EXIT_OK, EXIT_FAIL, EXIT_INVALID = 0, 1, 2
 
@@ -73,7 +73,7 @@ def cli_tags(operator: str | None) -> dict[str, str]:
     """Run tags of a run the CLI starts: the trigger, and the operator (the user by default)."""
     import getpass
 
-    from invoice_assets.run_tags import OPERATOR_TAG, TRIGGER_TAG
+    from invoice_assets.services.run_tags import OPERATOR_TAG, TRIGGER_TAG
 
     if operator is None:
         try:
@@ -85,7 +85,7 @@ def cli_tags(operator: str | None) -> dict[str, str]:
 
 def require_settings() -> Settings:
     """The settings, or exit 2 naming the environment variable whose value is unusable."""
-    from invoice_assets.settings import Settings, SettingsError
+    from invoice_assets.services.settings import Settings, SettingsError
 
     settings = Settings.from_env()
     try:

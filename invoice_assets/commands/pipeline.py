@@ -32,10 +32,10 @@ from invoice_assets.commands.common import (
     require_settings,
     require_thresholds,
 )
-from invoice_assets.settings import Settings
+from invoice_assets.services.settings import Settings
 
 if TYPE_CHECKING:
-    from invoice_assets.runner import RunOutcome
+    from invoice_assets.services.materialise import RunOutcome
 
 
 @click.command("validate-config")
@@ -62,7 +62,7 @@ def validate_config(path: str | None, as_json: bool) -> None:
 def _materialise_or_exit(work: Callable[[], list[RunOutcome]]) -> list[RunOutcome]:
     """The runs' outcomes; a slot wait that timed out exits 1, an interrupted one 128 + the
     signal's number, each with what it waited for."""
-    from invoice_assets.pool_slots import SlotWaitInterrupted, SlotWaitTimeout
+    from invoice_assets.services.pool_slots import SlotWaitInterrupted, SlotWaitTimeout
 
     try:
         return work()
@@ -83,9 +83,10 @@ def _materialise_or_exit(work: Callable[[], list[RunOutcome]]) -> list[RunOutcom
 @click.option("--json", "as_json", is_flag=True)
 def demo(days: int, invoices_per_day: int, seed: int, end_date: str | None, as_json: bool) -> None:
     """Generate invoices with known anomalies, materialise every day, print the summary."""
+    from invoice_assets.definitions import build_definitions
     from invoice_assets.demo import generate_demo
-    from invoice_assets.reports import build_run_summary
-    from invoice_assets.runner import instance_for, materialise
+    from invoice_assets.services.materialise import instance_for, materialise
+    from invoice_assets.services.reporting import build_run_summary
 
     t = require_thresholds()
     settings = require_settings()
@@ -99,6 +100,7 @@ def demo(days: int, invoices_per_day: int, seed: int, end_date: str | None, as_j
         lambda: materialise(
             window,
             instance_for(settings),
+            defs=build_definitions(),
             progress=progress,
             tags=cli_tags(operator=None),
             slot_wait_seconds=wait,
@@ -155,8 +157,9 @@ def run(first: str, last: str | None, operator: str | None, wait_seconds: float 
     Runs whose process died are marked failed and their pool slots freed first; waiting for a
     slot held by a live run ends after --wait-seconds (exit 1) or on SIGTERM/SIGINT (exit 128 +
     the signal's number, no run started)."""
-    from invoice_assets.partitions import SINGLE_RUN
-    from invoice_assets.runner import day_range, instance_for, materialise
+    from invoice_assets.definitions import build_definitions
+    from invoice_assets.services.materialise import day_range, instance_for, materialise
+    from invoice_assets.services.partitions import SINGLE_RUN
 
     t = require_thresholds()
     settings = require_settings()
@@ -171,6 +174,7 @@ def run(first: str, last: str | None, operator: str | None, wait_seconds: float 
         lambda: materialise(
             days,
             instance_for(settings),
+            defs=build_definitions(),
             single_run=settings.backfill_policy == SINGLE_RUN,
             progress=progress,
             tags=cli_tags(operator),
@@ -250,7 +254,7 @@ def _summary_text(summary: dict[str, Any]) -> str:
 def summary(day: str | None, start: str | None, end: str | None, as_json: bool) -> None:
     """The run summary of a day or a window."""
     from invoice_assets.domain.summary import schema_errors
-    from invoice_assets.reports import build_run_summary
+    from invoice_assets.services.reporting import build_run_summary
 
     t = require_thresholds()
     first = parse_day(day if start is None else start, "--date" if start is None else "--start")

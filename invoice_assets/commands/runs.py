@@ -5,7 +5,7 @@ there is to reap (the ``runs`` check); this command is for doing it without star
 for a run the operator knows is dead where this host cannot tell (``--run-id``: a run of another
 host, or one launched by the daemon or the UI).
 
-Not for: the detection itself (``invoice_assets/dead_runs.py``) or the group
+Not for: the detection itself (``invoice_assets/services/dead_runs.py``) or the group
 (``invoice_assets/cli.py``).
 """
 
@@ -16,7 +16,7 @@ import sys
 import click
 
 from invoice_assets.commands.common import EXIT_FAIL, EXIT_OK, emit, fail
-from invoice_assets.settings import Settings
+from invoice_assets.services.settings import Settings
 
 
 @click.command()
@@ -30,7 +30,7 @@ from invoice_assets.settings import Settings
 def reap(run_ids: tuple[str, ...], as_json: bool) -> None:
     """Mark runs whose process is gone as failed and free their pool slots; exit 1 when a
     --run-id names no run."""
-    from invoice_assets.dead_runs import IN_PROGRESS, open_instance, reap_dead_runs
+    from invoice_assets.services.dead_runs import IN_PROGRESS, open_instance, reap_dead_runs
 
     settings = Settings.from_env()
     instance = open_instance(settings.dagster_home)

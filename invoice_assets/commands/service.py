@@ -1,9 +1,9 @@
 """``invoice-ops`` commands around the running service: ``serve``, ``health``, ``status``,
 ``token`` and ``smoke``, plus ``api_settings`` (the ops API settings for this environment).
 
-Not for: the API itself (``invoice_assets/api``), the readiness checks
-(``invoice_assets/readiness.py``), the operator status (``invoice_assets/status.py``), the smoke
-test (``invoice_assets/smoke.py``), or the group these commands are registered on
+Not for: the API itself (``invoice_assets/api``), the readiness checks, the operator status
+and the smoke test (``invoice_assets/services/``: ``readiness.py``, ``status.py``,
+``post_deploy_smoke.py``), or the group these commands are registered on
 (``invoice_assets/cli.py``).
 """
 
@@ -23,7 +23,7 @@ from invoice_assets.commands.common import (
     progress,
     require_thresholds,
 )
-from invoice_assets.settings import Settings
+from invoice_assets.services.settings import Settings
 
 if TYPE_CHECKING:
     from invoice_assets.api.settings import ApiSettings
@@ -83,7 +83,7 @@ def serve(host: str, port: int, readiness_cache_seconds: float, request_timeout:
 @click.option("--timeout", default=2.0, show_default=True, type=float, help="Per check, seconds.")
 def health(as_json: bool, timeout: float) -> None:
     """Readiness as /health/ready computes it; exit 0 ready, 1 not ready, 2 config invalid."""
-    from invoice_assets.readiness import readiness
+    from invoice_assets.services.readiness import readiness
     from resources.thresholds import check_thresholds
 
     settings = Settings.from_env()
@@ -121,7 +121,7 @@ def health(as_json: bool, timeout: float) -> None:
 @click.option("--no-runs", is_flag=True, help="Skip reading the Dagster instance (faster).")
 def status(as_json: bool, no_runs: bool) -> None:
     """The five operator questions on one screen; exit 1 when not ready or config broken."""
-    from invoice_assets.status import operator_status, render
+    from invoice_assets.services.status import operator_status, render
 
     result = operator_status(Settings.from_env(), with_runs=not no_runs)
     emit(result, as_json, render(result))
@@ -151,10 +151,11 @@ def token(name: str) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def smoke(postgres: str | None, as_json: bool) -> None:
     """Post-deploy check: the seven E2E steps on a throwaway store; exit 0 pass, 1 fail."""
-    from invoice_assets.smoke import run_smoke
+    from invoice_assets.definitions import build_definitions
+    from invoice_assets.services.post_deploy_smoke import run_smoke
 
     require_thresholds()
-    report = run_smoke(postgres, progress=progress)
+    report = run_smoke(build_definitions, postgres, progress=progress)
     lines = [f"{'PASS' if s['ok'] else 'FAIL'}  {s['step']}" for s in report.steps]
     lines.append("SMOKE PASSED" if report.passed else "SMOKE FAILED")
     emit({"passed": report.passed, "steps": report.steps}, as_json, "\n".join(lines))

@@ -15,7 +15,7 @@ import click
 
 from invoice_assets.commands.common import emit, fail
 from invoice_assets.domain.suppliers import SupplierDirectory
-from invoice_assets.settings import Settings
+from invoice_assets.services.settings import Settings
 
 
 def _table() -> SupplierDirectory:

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from invoice_assets.domain.feedback import MAX_RESOLUTION_SECONDS
-from invoice_assets.reports import build_run_summary
+from invoice_assets.services.reporting import build_run_summary
 from resources.store import utcnow
 from resources.thresholds import load_thresholds
 from tests.api.server import TOKEN, smoke_day_server

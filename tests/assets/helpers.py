@@ -5,8 +5,8 @@ from __future__ import annotations
 import dagster as dg
 
 from invoice_assets.definitions import build_assets, build_resources
-from invoice_assets.partitions import DailyLayout
-from invoice_assets.settings import Settings
+from invoice_assets.services.partitions import DailyLayout
+from invoice_assets.services.settings import Settings
 from resources.store import InvoiceStore
 
 

@@ -16,12 +16,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from invoice_assets.assets.reads import read_invoices, read_line_items
 from invoice_assets.definitions import build_resources
 from invoice_assets.demo import generate_demo
 from invoice_assets.domain.incidents import DEFAULT_TENANT, INCIDENT_COLUMNS
 from invoice_assets.domain.pipeline import evaluate, invoice_facts
 from invoice_assets.domain.validation import issues_as_json
-from invoice_assets.stage import read_invoices, read_line_items
 from tests.assets.helpers import materialize_day, store_for
 
 DAY = "2026-11-20"

@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from invoice_assets.definitions import build_definitions
-from invoice_assets.runner import RANGE_END, RANGE_START, day_range
+from invoice_assets.services.materialise import RANGE_END, RANGE_START, day_range
 from tests.assets.helpers import store_for
 from tests.conftest import put_smoke_fixtures
 

@@ -11,7 +11,7 @@ import pytest
 
 from invoice_assets.definitions import build_definitions
 from invoice_assets.demo import generate_demo
-from invoice_assets.runner import RANGE_END, RANGE_START
+from invoice_assets.services.materialise import RANGE_END, RANGE_START
 from tests.assets.helpers import store_for
 
 DAYS = ["2026-12-01", "2026-12-02", "2026-12-03"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from invoice_assets.assets.reads import keyed
 from invoice_assets.checks.expectations import extractions_expectations, offers_expectations
 from invoice_assets.domain.pipeline import evaluate
-from invoice_assets.stage import keyed
 
 
 @pytest.fixture(scope="module")

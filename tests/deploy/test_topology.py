@@ -18,7 +18,7 @@ import pytest
 
 from invoice_assets.definitions import build_definitions
 from invoice_assets.demo import generate_demo
-from invoice_assets.runner import day_range, materialise
+from invoice_assets.services.materialise import day_range, materialise
 from tests.api.server import free_port
 from tests.assets.helpers import store_for
 from tests.conftest import REPO, throwaway_database

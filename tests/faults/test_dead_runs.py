@@ -24,10 +24,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from invoice_assets.dead_runs import process_tags, reap_dead_runs
 from invoice_assets.demo import generate_demo
-from invoice_assets.pool_slots import claim_slots
-from invoice_assets.settings import Settings
+from invoice_assets.services.dead_runs import process_tags, reap_dead_runs
+from invoice_assets.services.pool_slots import claim_slots
+from invoice_assets.services.settings import Settings
 from tests.conftest import REPO
 from tests.processes import cli, product_env
 

@@ -23,11 +23,11 @@ import psycopg2
 import pytest
 from sqlalchemy import func, select
 
+from invoice_assets.automation.sensors import stuck_sensor
 from invoice_assets.definitions import build_resources
 from invoice_assets.domain.digest import digest_alerts
 from invoice_assets.domain.feedback import validate_feedback
-from invoice_assets.monitoring import digest_counts, stuck_runs
-from invoice_assets.sensors import stuck_sensor
+from invoice_assets.services.monitoring import digest_counts, stuck_runs
 from invoice_assets.standin import StandIn
 from resources import store_schema as s
 from resources.openai_extractor import OpenAIExtractor

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from invoice_assets.readiness import readiness
+from invoice_assets.services.readiness import readiness
 from resources.store import InvoiceStore, dispose_engine
 from resources.thresholds import load_thresholds
 from tests.api.server import running_server

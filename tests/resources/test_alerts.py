@@ -76,7 +76,7 @@ def test_without_a_webhook_alerts_are_stored_and_logged(tmp_path: Path, caplog) 
 def test_one_identity_is_one_alert_even_with_two_writers_at_once(env: dict[str, str]) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from invoice_assets.settings import Settings
+    from invoice_assets.services.settings import Settings
 
     store = Settings.from_env(env).store()
     store.ensure_schema()

@@ -19,7 +19,7 @@ import pytest
 from invoice_assets.definitions import build_resources
 from invoice_assets.domain.feedback import validate_feedback
 from invoice_assets.domain.incidents import INCIDENT_COLUMNS, reconcile_incidents
-from invoice_assets.reports import build_run_summary
+from invoice_assets.services.reporting import build_run_summary
 from resources.store import InvoiceStore, utcnow
 from resources.store_incidents import StatusConflict, TransitionRefused
 from resources.thresholds import load_thresholds

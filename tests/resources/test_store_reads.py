@@ -10,18 +10,18 @@ import pandas as pd
 import pytest
 from sqlalchemy import insert, select
 
-from invoice_assets import reports as reports_module
+from invoice_assets.assets.reads import read_invoices
 from invoice_assets.domain.health import system_health_report
 from invoice_assets.domain.summary import run_summary
-from invoice_assets.partitions import day_bounds
-from invoice_assets.reports import (
+from invoice_assets.services import reporting as reports_module
+from invoice_assets.services.partitions import day_bounds
+from invoice_assets.services.reporting import (
     WINDOW_DAYS,
     build_health_report,
     build_health_reports,
     build_run_summary,
     health_window,
 )
-from invoice_assets.stage import read_invoices
 from resources import store_schema as s
 from resources.store import InvoiceStore
 from resources.thresholds import load_thresholds

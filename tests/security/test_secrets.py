@@ -27,7 +27,7 @@ from dagster._serdes import serialize_value
 
 from invoice_assets.api.settings import hash_token
 from invoice_assets.definitions import build_definitions, build_resources
-from invoice_assets.settings import Settings
+from invoice_assets.services.settings import Settings
 from invoice_assets.standin import StandIn
 from resources.openai_extractor import OpenAIExtractor
 from resources.store import dispose_engine

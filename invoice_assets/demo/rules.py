@@ -4,8 +4,8 @@
 The windows keep an injected magnitude away from every threshold boundary, so the demo's
 expectations hold however the pipeline rounds. The prediction is computed from the printed numbers
 here, never by running the pipeline: the demo test compares the two. Not for: the pipeline's own
-flagging (``invoice_assets/domain/``), nor building or printing records (``demo_records.py``,
-``demo_format.py``).
+flagging (``invoice_assets/domain/``), nor building or printing records (``records.py``,
+``output.py``).
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ when the month has no price row at all; the expectations account for both.
 
 Every draw comes from the ``rng`` passed in, in a fixed order: changing the order of draws here
 changes every demo file of a seed. Not for: choosing which slot gets which anomaly, writing files
-or the manifest (``invoice_assets/demo.py``); magnitudes and predictions (``demo_rules.py``);
-the JSON layout (``demo_format.py``).
+or the manifest (``generator.py``); magnitudes and predictions (``rules.py``); the JSON layout
+(``output.py``).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from invoice_assets.demo_format import dump_record, evidence, line_item
-from invoice_assets.demo_rules import expected_incident, inflate, s1_window, s2_window
+from invoice_assets.demo.output import dump_record, evidence, line_item
+from invoice_assets.demo.rules import expected_incident, inflate, s1_window, s2_window
 from invoice_assets.domain.market import TARIFF_KEYS, MarketData, normalise_label
 from invoice_assets.domain.records import KEY_FIELDS, NUMERIC_FIELDS
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import dagster as dg
 
-from invoice_assets.partitions import TIMEZONE
-from invoice_assets.run_tags import TRIGGER_TAG
+from invoice_assets.services.partitions import TIMEZONE
+from invoice_assets.services.run_tags import TRIGGER_TAG
 
 SCHEDULE_HOUR = 1
 FRESHNESS_DEADLINE_CRON = "0 6 * * *"

@@ -16,10 +16,10 @@ from datetime import date, timedelta
 
 import dagster as dg
 
-from invoice_assets.dead_runs import IN_PROGRESS, process_tags
-from invoice_assets.instance import open_instance
-from invoice_assets.pool_slots import claim_slots, pooled_steps
-from invoice_assets.settings import Settings
+from invoice_assets.services.dagster_instance import open_instance
+from invoice_assets.services.dead_runs import IN_PROGRESS, process_tags
+from invoice_assets.services.pool_slots import claim_slots, pooled_steps
+from invoice_assets.services.settings import Settings
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
@@ -43,31 +43,26 @@ def day_range(first: str, last: str) -> list[str]:
 
 def instance_for(settings: Settings) -> dg.DagsterInstance:
     """The persistent Dagster instance under DAGSTER_HOME (runs show up in ``dagster dev``);
-    other processes may be opening it at the same time (``invoice_assets.instance``)."""
+    other processes may be opening it at the same time (``services.dagster_instance``)."""
     return open_instance(settings.prepare_dagster_home())
-
-
-def _definitions() -> dg.Definitions:
-    from invoice_assets.definitions import build_definitions
-
-    return build_definitions()
 
 
 def materialise(
     days: Sequence[str],
     instance: dg.DagsterInstance,
     *,
+    defs: dg.Definitions,
     single_run: bool = False,
     progress: Callable[[str], None] = lambda _: None,
-    defs: dg.Definitions | None = None,
     tags: Mapping[str, str] | None = None,
     slot_wait_seconds: float = 600.0,
 ) -> list[RunOutcome]:
-    """One run per day, or one run for the whole range when ``single_run``; ``tags`` go on
+    """One run of ``defs``' daily job per day, or one run for the whole range when ``single_run``
+    (the caller builds the definitions: this layer never imports them); ``tags`` go on
     every run (who or what started it); each waits at most ``slot_wait_seconds`` for its pool
     slots (``pool_slots.SlotWaitTimeout`` / ``SlotWaitInterrupted`` end it before the run is
     created)."""
-    job = (defs or _definitions()).resolve_job_def("daily_invoices")
+    job = defs.resolve_job_def("daily_invoices")
     pooled = pooled_steps(job)
     batches = [list(days)] if single_run and len(days) > 1 else [[d] for d in days]
     outcomes = []

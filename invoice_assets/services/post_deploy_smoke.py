@@ -12,13 +12,16 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from invoice_assets.checks.smoke import SMOKE_DIR
+from invoice_assets.services.smoke_fixtures import SMOKE_DIR
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 SMOKE_DAY = "2025-02-03"
 
@@ -67,16 +70,19 @@ def throwaway_store(postgres_url: str | None) -> Iterator[tuple[Path, str | None
 
 
 def run_smoke(
-    postgres_url: str | None = None, progress: Callable[[str], None] = lambda _: None
+    build_definitions: Callable[[Mapping[str, str]], dg.Definitions],
+    postgres_url: str | None = None,
+    progress: Callable[[str], None] = lambda _: None,
 ) -> SmokeReport:
+    """The seven steps on a throwaway store; ``build_definitions`` makes the code location's
+    definitions for an environment mapping (the caller's: this layer never imports them)."""
     import dagster as dg
 
-    from invoice_assets.definitions import build_definitions
     from invoice_assets.domain.feedback import feedback_stats, validate_feedback
     from invoice_assets.domain.summary import schema_errors
-    from invoice_assets.reports import build_health_report, build_run_summary
-    from invoice_assets.runner import QUIET
-    from invoice_assets.settings import Settings
+    from invoice_assets.services.materialise import QUIET
+    from invoice_assets.services.reporting import build_health_report, build_run_summary
+    from invoice_assets.services.settings import Settings
     from resources.store import utcnow
     from resources.thresholds import load_thresholds
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from invoice_assets.domain.health import system_health_report
 from invoice_assets.domain.summary import run_summary
-from invoice_assets.partitions import day_bounds
+from invoice_assets.services.partitions import day_bounds
 from resources.store import InvoiceStore, utcnow
 
 if TYPE_CHECKING:

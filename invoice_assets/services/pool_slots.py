@@ -23,7 +23,7 @@ from contextlib import contextmanager
 
 import dagster as dg
 
-from invoice_assets.dead_runs import inspect_runs, reap_dead_runs
+from invoice_assets.services.dead_runs import inspect_runs, reap_dead_runs
 
 POLL_SECONDS = 1.0
 REPORT_EVERY_SECONDS = 15.0

@@ -2,8 +2,8 @@
 the atomic file write, plus the invoice key a record will get (SPEC §4.1).
 
 The layout here is part of the demo's contract: the same record must always give the same bytes
-(``invoice_assets/demo.py`` promises byte-identical files for the same seed). Not for: deciding
-what an invoice holds (``demo_records.py``) or which incident it should raise (``demo_rules.py``),
+(``generator.py`` promises byte-identical files for the same seed). Not for: deciding what an
+invoice holds (``records.py``) or which incident it should raise (``rules.py``),
 and not a general JSON writer for the pipeline.
 """
 

@@ -10,10 +10,10 @@ pipeline and compares what it found with what was injected.
 Injected anomalies (20 % of a day's invoices, rounded; a day of 10 or more invoices holds every
 type at least once, so a day of 10–24 holds five): ``s2_mismatch``, ``s1_mismatch``,
 ``low_confidence``, ``missing_fields``, ``unknown_tariff`` and, once per day, ``malformed``. This
-module decides which file gets which; ``demo_records.py`` builds each record (and says what a clean
-invoice looks like), ``demo_rules.py`` places the magnitudes inside the live thresholds' windows and
+module decides which file gets which; ``records.py`` builds each record (and says what a clean
+invoice looks like), ``rules.py`` places the magnitudes inside the live thresholds' windows and
 predicts the incidents from the printed numbers with the SPEC rules, never by running the pipeline,
-and ``demo_format.py`` prints the bytes.
+and ``output.py`` prints the bytes.
 
 Same seed and arguments give byte-identical files. Not for: tests of single rules (the domain
 tests build targeted records) or benchmarks of extraction.
@@ -31,8 +31,8 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from invoice_assets.demo_format import dump_record, encode, invoice_key, write_atomic
-from invoice_assets.demo_records import invoice_record, malformed_record, month_facts
+from invoice_assets.demo.output import dump_record, encode, invoice_key, write_atomic
+from invoice_assets.demo.records import invoice_record, malformed_record, month_facts
 from invoice_assets.domain.flags import CATALOGUE
 from invoice_assets.domain.market import MarketData
 from invoice_assets.domain.suppliers import SupplierDirectory

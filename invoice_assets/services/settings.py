@@ -15,7 +15,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from invoice_assets.partitions import BACKFILL_POLICIES, DEFAULT_START, SINGLE_RUN, DailyLayout
+from invoice_assets.services.partitions import (
+    BACKFILL_POLICIES,
+    DEFAULT_START,
+    SINGLE_RUN,
+    DailyLayout,
+)
 from resources.store import InvoiceStore
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"

@@ -23,13 +23,13 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from invoice_assets.dead_runs import reap_dead_runs
+from invoice_assets.automation.jobs import DAILY_JOB
 from invoice_assets.domain.digest import AlertSpec, digest_alerts, drift_alerts
-from invoice_assets.inbox_changes import scan_inbox
-from invoice_assets.jobs import DAILY_JOB
-from invoice_assets.monitoring import digest_counts, stuck_runs
-from invoice_assets.reports import build_health_report
-from invoice_assets.run_tags import TRIGGER_TAG
+from invoice_assets.services.dead_runs import reap_dead_runs
+from invoice_assets.services.inbox_changes import scan_inbox
+from invoice_assets.services.monitoring import digest_counts, stuck_runs
+from invoice_assets.services.reporting import build_health_report
+from invoice_assets.services.run_tags import TRIGGER_TAG
 from resources.alerts import AlertOutcome, AlertSink
 from resources.inbox import InboxResource
 from resources.store import InvoiceStore, utcnow

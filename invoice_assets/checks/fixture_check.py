@@ -6,30 +6,15 @@ give the expected outputs; if a threshold change breaks them, downstream assets 
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
-from invoice_assets.domain.frames import items_to_frames
 from invoice_assets.domain.market import MarketData
 from invoice_assets.domain.pipeline import Evaluation, evaluate
-from invoice_assets.domain.records import parse_inbox_content
+from invoice_assets.services.smoke_fixtures import load_fixtures
 
 SMOKE_CHECK = "smoke_fixture_expectations"
-SMOKE_DIR = Path(__file__).resolve().parents[2] / "config" / "smoke"
-
-
-def load_fixtures(folder: Path = SMOKE_DIR) -> tuple[list[str], dict[str, Any], Any, Any]:
-    """Fixture names, expectations and their frames."""
-    expected = json.loads((folder / "expected.json").read_text(encoding="utf-8"))
-    items = []
-    for name in expected:
-        path = folder / f"{name}.json"
-        items += parse_inbox_content(path.name, path.read_bytes(), 10_000_000)
-    invoices, lines = items_to_frames(items)
-    return list(expected), expected, invoices, lines
 
 
 def compare(names: list[str], expected: dict[str, Any], evaluation: Evaluation) -> list[str]:

@@ -13,7 +13,7 @@ limit rows are written there, once, before any run starts. This covers processes
 ``DAGSTER_HOME`` (one machine); a deployment writes the pool limit once at install instead
 (``deploy/``: ``dagster instance concurrency set openai 2``).
 
-Not for: executing runs (``invoice_assets.runner``).
+Not for: executing runs (``invoice_assets.services.materialise``).
 """
 
 from __future__ import annotations

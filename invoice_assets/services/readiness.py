@@ -1,10 +1,10 @@
-"""Readiness (SPEC §5.9): the checks, each bounded by one deadline, so a hung dependency makes
-the answer "not ready" quickly instead of hanging the caller.
+"""Readiness (SPEC §5.9): the checks, each bounded by one deadline, so a hung dependency makes the
+answer "not ready" quickly instead of hanging the caller.
 
 ``database`` (latency, a committed write probe and free space on the SQLite disk), ``config``,
 ``openai_api``, ``queue`` and ``runs`` (Dagster runs whose process is gone, runs stuck STARTED,
-pool slots nobody will free: ``invoice_assets.dead_runs``). Each check runs on its own daemon
-thread: one that outlives the deadline is reported as timed out and can never keep a command
+pool slots nobody will free: ``services.dead_runs``). Each check runs on its own daemon thread:
+one that outlives the deadline is reported as timed out and can never keep a command
 (``invoice-ops health``) from exiting.
 
 Used by ``GET /health/ready``, ``invoice-ops health`` and ``invoice-ops status``.
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from invoice_assets.dead_runs import inspect_runs, open_instance
 from invoice_assets.domain.thresholds import Thresholds
+from invoice_assets.services.dead_runs import inspect_runs, open_instance
 from resources.store import InvoiceStore
 from resources.thresholds import check_thresholds
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from invoice_assets.readiness import readiness
-from invoice_assets.reports import build_health_report, build_run_summary
-from invoice_assets.settings import Settings
+from invoice_assets.services.readiness import readiness
+from invoice_assets.services.reporting import build_health_report, build_run_summary
+from invoice_assets.services.settings import Settings
 from resources.thresholds import check_thresholds
 
 
 def recent_runs(settings: Settings, limit: int = 5) -> list[dict[str, Any]]:
     """The newest runs of the Dagster instance under DAGSTER_HOME (empty if it has none)."""
-    from invoice_assets.dead_runs import open_instance
+    from invoice_assets.services.dead_runs import open_instance
 
     instance = open_instance(settings.dagster_home)
     if instance is None:

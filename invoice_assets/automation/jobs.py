@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from invoice_assets.run_tags import TRIGGER_TAG
+from invoice_assets.services.run_tags import TRIGGER_TAG
 
 DAILY_JOB = "daily_invoices"
 

@@ -1,0 +1,1 @@
+"""The Dagster automation around the assets: jobs, schedules and sensors."""
