@@ -27,9 +27,9 @@ def load_days(
     """Write ``per_day`` evaluated invoices for each of ``days``; returns row counts."""
     from sqlalchemy import text
 
+    from invoice_assets.domain.days import day_bounds
     from invoice_assets.domain.incidents import reconcile_incidents
     from invoice_assets.domain.pipeline import evaluate
-    from invoice_assets.services.partitions import day_bounds
 
     store.ensure_schema()
     totals = {"invoices": 0, "incidents": 0}

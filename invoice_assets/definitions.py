@@ -40,6 +40,7 @@ from invoice_assets.domain.thresholds import ThresholdsError
 from invoice_assets.services.partitions import DailyLayout
 from invoice_assets.services.settings import Settings
 from resources.alerts import AlertSink
+from resources.clock import ClockResource
 from resources.extractor import InboxExtractor
 from resources.inbox import InboxResource
 from resources.market_data import MarketDataResource
@@ -77,6 +78,7 @@ def build_resources(env: Mapping[str, str]) -> dict[str, object]:
         "extractor": InboxExtractor(),
         "openai": openai_extractor(env, settings),
         "market_data": MarketDataResource(),
+        "clock": ClockResource(),
         "suppliers": SuppliersResource(path=str(suppliers_file(env))),
         "alerts": AlertSink(
             store=store,

@@ -19,13 +19,12 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from invoice_assets.domain.days import local_day
 from invoice_assets.domain.digest import AlertSpec
-from invoice_assets.services.partitions import TIMEZONE
+from invoice_assets.kernel.clock import SYSTEM_CLOCK
 from invoice_assets.services.settings import Settings
 from resources.alerts import AlertSink
 from resources.store import InvoiceStore
@@ -38,7 +37,7 @@ def location_problem(env: Mapping[str, str]) -> AlertSpec | None:
     """Why the main code location would not load from ``env`` (None when it loads)."""
     from invoice_assets.domain.thresholds import ThresholdsError
 
-    today = datetime.now(ZoneInfo(TIMEZONE)).date().isoformat()
+    today = local_day(SYSTEM_CLOCK.now()).isoformat()
     try:
         from invoice_assets.definitions import build_definitions
 
@@ -93,7 +92,7 @@ def location_guard_sensor(context: dg.SensorEvaluationContext, alerts: AlertSink
                 "CONFIG_RESTORED",
                 "the invoice_assets code location loads again",
                 {"was": previous},
-                day=datetime.now(ZoneInfo(TIMEZONE)).date().isoformat(),
+                day=local_day(SYSTEM_CLOCK.now()).isoformat(),
                 subject=previous,
             )
         )

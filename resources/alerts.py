@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import dagster as dg
@@ -20,7 +21,8 @@ from pydantic import Field
 
 from invoice_assets.domain.digest import AlertSpec
 from invoice_assets.domain.incidents import DEFAULT_TENANT
-from resources.store import InvoiceStore, utcnow
+from invoice_assets.kernel.clock import SYSTEM_CLOCK
+from resources.store import InvoiceStore
 from resources.store_alerts import CHANGED, NEW
 
 log = logging.getLogger("invoice_assets.alerts")
@@ -56,12 +58,13 @@ class AlertSink(dg.ConfigurableResource):
     timeout_seconds: float = Field(default=5.0, gt=0, description="Per delivery attempt.")
     tenant: str = Field(default=DEFAULT_TENANT, description="The tenant alerts are raised for.")
 
-    def raise_alert(self, spec: AlertSpec) -> AlertOutcome:
+    def raise_alert(self, spec: AlertSpec, now: datetime | None = None) -> AlertOutcome:
         """Record the alert and deliver it if it is new or its value changed."""
         if spec.severity not in SEVERITIES:
             raise ValueError(f"severity must be one of {SEVERITIES}")
         self.store.ensure_schema()
-        recorded = self.store.record_alert(spec, self.tenant, utcnow())
+        now = SYSTEM_CLOCK.now() if now is None else now
+        recorded = self.store.record_alert(spec, self.tenant, now)
         outcome = {NEW: SENT, CHANGED: UPDATED}.get(recorded.outcome, SUPPRESSED)
         if outcome == SUPPRESSED:
             log.info("alert %s %s suppressed: already raised with this value", spec.code, spec.day)
@@ -90,8 +93,10 @@ class AlertSink(dg.ConfigurableResource):
         )
         return AlertOutcome(recorded.alert_id, spec.code, spec.day, outcome, delivered)
 
-    def raise_alerts(self, specs: list[AlertSpec]) -> list[AlertOutcome]:
-        return [self.raise_alert(spec) for spec in specs]
+    def raise_alerts(
+        self, specs: list[AlertSpec], now: datetime | None = None
+    ) -> list[AlertOutcome]:
+        return [self.raise_alert(spec, now) for spec in specs]
 
     def retry_undelivered(self) -> int:
         """Try every undelivered alert again; returns how many were delivered now."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, defaultdict
+from datetime import datetime
 
 from fastapi import FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -14,8 +15,8 @@ from invoice_assets.api.routes_admin import router as admin_router
 from invoice_assets.api.routes_health import router as health_router
 from invoice_assets.api.settings import ApiSettings
 from invoice_assets.api.summary_cache import SummaryCache
+from invoice_assets.kernel.clock import SYSTEM_CLOCK, Clock
 from invoice_assets.services.readiness import ReadinessCache, readiness
-from resources.store import utcnow
 from resources.thresholds import load_thresholds
 
 log = logging.getLogger("invoice_assets.api")
@@ -41,26 +42,27 @@ def _log_request(
     duration_ms: float,
     operator: str | None,
     error_code: str | None,
+    now: datetime,
 ) -> None:
     try:
-        settings.store.log_request(
-            method, path, status, duration_ms, operator, error_code, utcnow()
-        )
+        settings.store.log_request(method, path, status, duration_ms, operator, error_code, now)
     except Exception as exc:  # the log must never turn an answer into a failure
         log.warning("request log write failed: %s", type(exc).__name__)
 
 
-def create_app(settings: ApiSettings) -> FastAPI:
-    """A new app; thresholds are validated now, so a broken config refuses to start."""
+def create_app(settings: ApiSettings, clock: Clock = SYSTEM_CLOCK) -> FastAPI:
+    """A new app; thresholds are validated now, so a broken config refuses to start. ``clock``
+    stamps what the app writes and says which day "today" is."""
     app = FastAPI(
         title="invoice_assets ops API",
         version="1",
         description="Readiness, metrics, incidents, feedback and run summaries.",
     )
     app.state.settings = settings
+    app.state.clock = clock
     app.state.thresholds = load_thresholds(env=settings.env)
     app.state.stats = RequestStats()
-    app.state.summaries = SummaryCache()
+    app.state.summaries = SummaryCache(clock=clock)
     app.state.readiness = ReadinessCache(
         lambda: readiness(
             settings.store,
@@ -99,6 +101,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
                 elapsed * 1000.0,
                 getattr(request.state, "operator", None),
                 getattr(request.state, "error_code", None),
+                clock.now(),
             )
         return response
 

@@ -7,6 +7,7 @@ one); the operator recorded with feedback comes from the token, never from the b
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -14,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from invoice_assets.api.errors import ApiError
-from invoice_assets.domain.days import FIRST_DAY, LAST_DAY, DayError, parse_day
+from invoice_assets.domain.days import FIRST_DAY, LAST_DAY, DayError, local_day, parse_day
 from invoice_assets.domain.feedback import (
     FeedbackError,
     feedback_stats,
@@ -23,7 +24,7 @@ from invoice_assets.domain.feedback import (
 )
 from invoice_assets.domain.incidents import MANUAL_RESOLVED
 from invoice_assets.services.reporting import build_health_report
-from resources.store import InvoiceStore, utcnow
+from resources.store import InvoiceStore
 from resources.store_incidents import StatusConflict, TransitionRefused
 
 
@@ -67,6 +68,12 @@ def _incident_or_404(store: InvoiceStore, incident_id: int) -> dict[str, Any]:
     return row
 
 
+def _now(request: Request) -> datetime:
+    """The moment by the app's clock (``create_app(clock=...)``)."""
+    now: datetime = request.app.state.clock.now()
+    return now
+
+
 @router.get("/incidents")
 def list_incidents(
     request: Request,
@@ -103,7 +110,7 @@ def change_status(request: Request, incident_id: IncidentId, body: StatusChange)
     reason = (body.reason or MANUAL_RESOLVED) if body.status == "RESOLVED" else None
     try:  # one compare-and-set on the status just read: of concurrent changes, one wins
         updated = store.set_incident_status(
-            incident_id, body.status, reason, utcnow(), expected=row["status"]
+            incident_id, body.status, reason, _now(request), expected=row["status"]
         )
     except TransitionRefused as exc:
         raise ApiError(409, "invalid_status_transition", str(exc)) from exc
@@ -128,7 +135,7 @@ async def put_feedback(request: Request, incident_id: IncidentId) -> dict[str, A
     except FeedbackError as exc:
         raise ApiError(exc.status, exc.code, exc.message) from exc
     try:  # written only while still RESOLVED (a rerun may have reopened it meanwhile)
-        updated = store.put_feedback(incident_id, feedback, request.state.operator, utcnow())
+        updated = store.put_feedback(incident_id, feedback, request.state.operator, _now(request))
     except StatusConflict as exc:
         raise ApiError(400, "incident_not_resolved", str(exc)) from exc
     if updated is None:
@@ -163,6 +170,7 @@ def get_run_summary(request: Request, start: str, end: str | None = None) -> JSO
 def get_system_health(
     request: Request, date_: str | None = Query(default=None, alias="date")
 ) -> dict[str, Any]:
-    """The system health report for the 7 days ending at ``date`` (default today)."""
-    day = _day(date_, "date") or utcnow().date().isoformat()
+    """The system health report for the 7 days ending at ``date`` (default: today, the inbox
+    day in Istanbul)."""
+    day = _day(date_, "date") or local_day(_now(request)).isoformat()
     return build_health_report(_store(request), day, request.app.state.thresholds)

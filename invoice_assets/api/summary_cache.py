@@ -21,8 +21,8 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from invoice_assets.domain.summary import restamp
+from invoice_assets.kernel.clock import SYSTEM_CLOCK, Clock
 from invoice_assets.services.reporting import run_summary_with_queue
-from resources.store import utcnow
 
 if TYPE_CHECKING:
     from invoice_assets.domain.thresholds import Thresholds
@@ -35,7 +35,8 @@ Entry = tuple[dict[str, Any], dict[str, Any]]  # (summary, queue facts)
 class SummaryCache:
     """Run summaries by (first day, last day, store marker), at most ``size`` of them."""
 
-    def __init__(self, size: int = 64) -> None:
+    def __init__(self, size: int = 64, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.clock = clock
         self.size = size
         self._entries: OrderedDict[Key, Entry] = OrderedDict()
         self._computing: dict[Key, threading.Lock] = {}
@@ -47,7 +48,7 @@ class SummaryCache:
     ) -> dict[str, Any]:
         marker = store.last_write()  # before any data is read: see resources/store_marker.py
         if marker is None:  # a store without the marker: nothing can be trusted to stay
-            return run_summary_with_queue(store, first_day, last_day, t)[0]
+            return run_summary_with_queue(store, first_day, last_day, t, self.clock)[0]
         key = (first_day, last_day, marker)
         entry = self._cached(key)
         if entry is None:
@@ -56,12 +57,12 @@ class SummaryCache:
             with gate:  # one computation per key; the others find its result after it
                 entry = self._cached(key)
                 if entry is None:
-                    entry = run_summary_with_queue(store, first_day, last_day, t)
+                    entry = run_summary_with_queue(store, first_day, last_day, t, self.clock)
                     self._store(key, entry)
             with self._lock:
                 self._computing.pop(key, None)
         summary, queue = entry
-        return restamp(summary, queue, utcnow(), t.Recovery.STUCK_MINUTES)
+        return restamp(summary, queue, self.clock.now(), t.Recovery.STUCK_MINUTES)
 
     def _cached(self, key: Key) -> Entry | None:
         with self._lock:

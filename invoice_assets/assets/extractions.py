@@ -25,10 +25,11 @@ from invoice_assets.domain.suppliers import SupplierDirectory
 from invoice_assets.kernel.memory import collector_paused
 from invoice_assets.services.dead_runs import TAG_PROCESS, process_tags
 from resources import store_schema as s
+from resources.clock import ClockResource
 from resources.extractor import ExtractedItem, InboxExtractor
 from resources.inbox import InboxResource, extract_entry
 from resources.openai_extractor import ExtractionCache, OpenAIExtractor
-from resources.store import InboxEntry, InvoiceStore, utcnow
+from resources.store import InboxEntry, InvoiceStore
 from resources.suppliers import SuppliersResource
 
 
@@ -156,7 +157,11 @@ class _Day:
 
 
 def _open_day(
-    day: str, store: InvoiceStore, inbox: InboxResource, openai: OpenAIExtractor
+    day: str,
+    store: InvoiceStore,
+    inbox: InboxResource,
+    openai: OpenAIExtractor,
+    clock: ClockResource,
 ) -> tuple[_Day, dict[str, float]]:
     """Register the day's files as processing and extract its documents (before any rows are
     written: the extraction cache and the queue are written outside the stage transaction)."""
@@ -164,7 +169,7 @@ def _open_day(
     store.register_inbox(day, entries)
     queue = store.inbox_files([day])
     store.set_inbox_status(day, [e.file_name for e in entries], "processing", attempt=True)
-    started = utcnow()
+    started = clock.now()
     documents, usage = _documents(entries, queue, openai, store) if openai.api_key else ({}, {})
     return _Day(day, entries, documents, started), usage
 
@@ -188,6 +193,7 @@ def extractions(
     extractor: InboxExtractor,
     openai: OpenAIExtractor,
     suppliers: SuppliersResource,
+    clock: ClockResource,
 ):
     """One row per invoice found in the inbox day (ok or failed with an error_code)."""
     report = DayReport(context)
@@ -197,7 +203,7 @@ def extractions(
         # name the process that holds this run's pool slot, so a dead one can be reaped
         context.instance.add_run_tags(context.run_id, process_tags())
     known = suppliers.load()  # before any file is registered: a broken table stops the run
-    opened = [_open_day(day, store, inbox, openai) for day in days]
+    opened = [_open_day(day, store, inbox, openai, clock) for day in days]
     work = [d for d, _ in opened]
     store.replace_partitions_streamed(
         ["extractions", "line_items"], days, (f for d in work for f in d.frames(extractor, known))

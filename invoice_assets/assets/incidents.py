@@ -23,8 +23,9 @@ from invoice_assets.domain.incidents import (
 )
 from invoice_assets.domain.quality import FLAG_COLUMNS
 from resources import store_schema as s
+from resources.clock import ClockResource
 from resources.market_data import MarketDataResource
-from resources.store import InvoiceStore, utcnow
+from resources.store import InvoiceStore
 from resources.thresholds import ThresholdsResource
 
 
@@ -58,6 +59,7 @@ def incidents(
     store: InvoiceStore,
     thresholds: ThresholdsResource,
     market_data: MarketDataResource,
+    clock: ClockResource,
 ):
     """Incidents with severity, primary flag, action hint and mismatch_info."""
     report = DayReport(context)
@@ -75,7 +77,7 @@ def incidents(
             if len(computed)
             else []
         )
-        now = utcnow()
+        now = clock.now()
         existing = store.incident_state([day], DEFAULT_TENANT)
         upserts, resolved = reconcile_incidents(
             existing, computed, invoices["invoice_key"], pd.Timestamp(now), t
@@ -83,7 +85,7 @@ def incidents(
         written = store.write_incidents(
             upserts, resolved, DEFAULT_TENANT, now, max_recompute=t.Recovery.MAX_RECOMPUTE
         )
-        store.mark_decided([day], utcnow())
+        store.mark_decided([day], clock.now())
         report.day(day, _figures(upserts, written, re_arrivals(existing, day)))
         report.check(day, smoke)
     yield from report.results()

@@ -6,7 +6,8 @@ from invoice_assets.assets.daily import Check, DayReport, daily_asset, rounded
 from invoice_assets.checks.report_checks import SUMMARY_SCHEMA_CHECK, summary_schema
 from invoice_assets.services.reporting import build_run_summary
 from resources import store_schema as s
-from resources.store import InvoiceStore, utcnow
+from resources.clock import ClockResource
+from resources.store import InvoiceStore
 from resources.thresholds import ThresholdsResource
 
 
@@ -23,14 +24,17 @@ from resources.thresholds import ThresholdsResource
     ],
 )
 def run_summary(
-    context: dg.AssetExecutionContext, store: InvoiceStore, thresholds: ThresholdsResource
+    context: dg.AssetExecutionContext,
+    store: InvoiceStore,
+    thresholds: ThresholdsResource,
+    clock: ClockResource,
 ):
     """Counts, rates, latency, errors and queue for the partition's day."""
     report = DayReport(context)
     t = thresholds.get()
     for day in report.days:
-        summary = build_run_summary(store, day, day, t)
-        store.save_document("run_summary", day, summary, utcnow())
+        summary = build_run_summary(store, day, day, t, clock)
+        store.save_document("run_summary", day, summary, clock.now())
         counts, rates = summary["counts"], summary["rates"]
         report.day(
             day,

@@ -6,7 +6,8 @@ from invoice_assets.assets.daily import Check, DayReport, daily_asset, rounded
 from invoice_assets.checks.report_checks import DRIFT_CHECKS, drift_checks
 from invoice_assets.services.reporting import WINDOW_DAYS, build_health_reports
 from resources import store_schema as s
-from resources.store import InvoiceStore, utcnow
+from resources.clock import ClockResource
+from resources.store import InvoiceStore
 from resources.thresholds import ThresholdsResource
 
 
@@ -24,13 +25,16 @@ from resources.thresholds import ThresholdsResource
     ],
 )
 def system_health_report(
-    context: dg.AssetExecutionContext, store: InvoiceStore, thresholds: ThresholdsResource
+    context: dg.AssetExecutionContext,
+    store: InvoiceStore,
+    thresholds: ThresholdsResource,
+    clock: ClockResource,
 ):
     """Counts, rates, mismatch histogram and drift for the 7-day window ending that day."""
     report = DayReport(context)
     # A range (backfill) reads the facts of all its windows once, not 2 x 7 days per day.
     for day, health in build_health_reports(store, report.days, thresholds.get()).items():
-        store.save_document("system_health_report", day, health, utcnow())
+        store.save_document("system_health_report", day, health, clock.now())
         current = health["current"]
         triggered = [k for k, d in health["drift"].items() if d["triggered"]]
         histogram = "\n".join(

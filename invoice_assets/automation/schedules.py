@@ -12,7 +12,7 @@ from typing import Any
 
 import dagster as dg
 
-from invoice_assets.services.partitions import TIMEZONE
+from invoice_assets.domain.days import TIMEZONE
 from invoice_assets.services.run_tags import TRIGGER_TAG
 
 SCHEDULE_HOUR = 1

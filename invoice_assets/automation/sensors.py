@@ -31,8 +31,9 @@ from invoice_assets.services.monitoring import digest_counts, stuck_runs
 from invoice_assets.services.reporting import build_health_report
 from invoice_assets.services.run_tags import TRIGGER_TAG
 from resources.alerts import AlertOutcome, AlertSink
+from resources.clock import ClockResource
 from resources.inbox import InboxResource
-from resources.store import InvoiceStore, utcnow
+from resources.store import InvoiceStore
 from resources.thresholds import ThresholdsResource
 
 
@@ -61,11 +62,14 @@ def build_inbox_sensor(partitions: dg.PartitionsDefinition) -> dg.SensorDefiniti
         ),
     )
     def inbox_sensor(
-        context: dg.SensorEvaluationContext, inbox: InboxResource, store: InvoiceStore
+        context: dg.SensorEvaluationContext,
+        inbox: InboxResource,
+        store: InvoiceStore,
+        clock: ClockResource,
     ) -> dg.SensorResult:
         store.ensure_schema()
         confirmed = json.loads(context.cursor) if context.cursor else {}
-        scan = scan_inbox(inbox, store, partitions, confirmed, utcnow())
+        scan = scan_inbox(inbox, store, partitions, confirmed, clock.now())
         cursor = json.dumps(scan.listings, sort_keys=True)
         requests = [
             dg.RunRequest(
@@ -97,16 +101,18 @@ def stuck_sensor(
     store: InvoiceStore,
     thresholds: ThresholdsResource,
     alerts: AlertSink,
+    clock: ClockResource,
 ) -> dg.SkipReason:
     t = thresholds.get()
+    now = clock.now()
     store.ensure_schema()  # the sensor may tick before the first run created the tables
     alerts.retry_undelivered()
     # runs whose process is known gone (this host) are failed and their pool slots freed, so
     # the next run does not wait for slots nobody will give back
-    reaped = reap_dead_runs(context.instance, t.Recovery.STUCK_MINUTES)
+    reaped = reap_dead_runs(context.instance, t.Recovery.STUCK_MINUTES, now)
     if reaped:
         context.log.warning("reaped dead runs: %s", reaped)
-    runs = stuck_runs(context.instance, t.Recovery.STUCK_MINUTES)
+    runs = stuck_runs(context.instance, t.Recovery.STUCK_MINUTES, now)
     queue = store.queue_state(t.Recovery.STUCK_MINUTES)
     queue_stall = queue["last_progress_at"] if queue["stuck_detected"] else None
     stuck_items = len(runs) + (queue["current_depth"] if queue_stall else 0)
@@ -144,7 +150,7 @@ def stuck_sensor(
                     subject=str(queue_stall),
                 )
             )
-    outcomes = alerts.raise_alerts(specs)
+    outcomes = alerts.raise_alerts(specs, now)
     context.log.info("stuck check: %s", said(outcomes))
     return dg.SkipReason(said(outcomes) if outcomes else "nothing stuck")
 
@@ -196,6 +202,7 @@ def incident_alerts_sensor(
     store: InvoiceStore,
     thresholds: ThresholdsResource,
     alerts: AlertSink,
+    clock: ClockResource,
 ) -> dg.SensorResult:
     t = thresholds.get()
     alerts.retry_undelivered()
@@ -204,7 +211,7 @@ def incident_alerts_sensor(
     for day in days:
         report = build_health_report(store, day, t)
         specs = drift_alerts(report, day) + digest_alerts(digest_counts(store, day, day), t, day)
-        outcomes = alerts.raise_alerts(specs)
+        outcomes = alerts.raise_alerts(specs, clock.now())
         observations.append(alerts_observation(day, outcomes))
         told.append(f"{day}: {said(outcomes)}")
     message = " | ".join(told) if told else "no new incidents materialisation"
@@ -233,7 +240,9 @@ def failed_checks(instance: dg.DagsterInstance, run_id: str) -> list[dict[str, s
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Alerts on failed ERROR asset checks of successful runs (non-blocking checks).",
 )
-def check_failure_alert_sensor(context: dg.RunStatusSensorContext, alerts: AlertSink) -> None:
+def check_failure_alert_sensor(
+    context: dg.RunStatusSensorContext, alerts: AlertSink, clock: ClockResource
+) -> None:
     run = context.dagster_run
     failures = failed_checks(context.instance, run.run_id)
     if failures:
@@ -245,6 +254,7 @@ def check_failure_alert_sensor(context: dg.RunStatusSensorContext, alerts: Alert
                 {"run_id": run.run_id, "checks": failures},
                 day=run.tags.get("dagster/partition", ""),
                 subject=run.run_id,
-            )
+            ),
+            clock.now(),
         )
         context.log.info("check failures: %s", outcome)

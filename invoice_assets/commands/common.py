@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 import click
 
-from invoice_assets.services.partitions import TIMEZONE
+from invoice_assets.domain.days import local_day
+from invoice_assets.kernel.clock import SYSTEM_CLOCK
 
 if TYPE_CHECKING:
     from invoice_assets.domain.thresholds import Thresholds
@@ -51,7 +51,7 @@ def progress(message: str) -> None:
 
 
 def yesterday() -> str:
-    return (datetime.now(ZoneInfo(TIMEZONE)).date() - timedelta(days=1)).isoformat()
+    return (local_day(SYSTEM_CLOCK.now()) - timedelta(days=1)).isoformat()
 
 
 def parse_day(value: str | None, name: str = "--date") -> str:
@@ -104,7 +104,7 @@ def partition_day(value: str | None, name: str = "--date", *, arrival: bool = Fa
     day = parse_day(value, name)
     partitions = require_settings().layout().partitions
     first = partitions.get_first_partition_key()
-    today = datetime.now(ZoneInfo(TIMEZONE)).date().isoformat()
+    today = local_day(SYSTEM_CLOCK.now()).isoformat()
     last = today if arrival else (partitions.get_last_partition_key() or "")
     if first is None or not first <= day <= last:
         what = "an inbox day" if arrival else "a partition"

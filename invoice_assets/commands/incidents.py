@@ -83,14 +83,14 @@ _EXPECT = click.option(
 def _move(incident_id: int, status: str, reason: str | None, expect: str | None) -> None:
     """One compare-and-set on the expected status: exit 2 when the state machine refuses the
     move, 1 (``conflict``) when the incident is no longer in that status."""
-    from resources.store import utcnow
+    from invoice_assets.kernel.clock import SYSTEM_CLOCK
     from resources.store_incidents import StatusConflict, TransitionRefused
 
     row = _get(incident_id)
     store = Settings.from_env().store()
     try:
         updated = store.set_incident_status(
-            incident_id, status, reason, utcnow(), expected=expect or row["status"]
+            incident_id, status, reason, SYSTEM_CLOCK.now(), expected=expect or row["status"]
         )
     except TransitionRefused as exc:
         fail(str(exc))
@@ -140,7 +140,7 @@ def incidents_feedback(
     import getpass
 
     from invoice_assets.domain.feedback import FeedbackError, require_resolved, validate_feedback
-    from resources.store import utcnow
+    from invoice_assets.kernel.clock import SYSTEM_CLOCK
     from resources.store_incidents import StatusConflict
 
     row = _get(incident_id)
@@ -158,7 +158,7 @@ def incidents_feedback(
         raise
     store = Settings.from_env().store()
     try:  # written only while still RESOLVED (a rerun may have reopened it meanwhile)
-        store.put_feedback(incident_id, feedback, f"cli:{getpass.getuser()}", utcnow())
+        store.put_feedback(incident_id, feedback, f"cli:{getpass.getuser()}", SYSTEM_CLOCK.now())
     except StatusConflict as exc:
         fail(f"incident_not_resolved: {exc}")
     click.echo(f"feedback stored for incident {incident_id}")

@@ -15,10 +15,13 @@ or dates inside extraction records (``records.py`` validates those).
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from invoice_assets.domain.errors import DomainError
 
+# An inbox day is a calendar day in Istanbul: partitions, schedules, "today" and "yesterday".
+TIMEZONE = "Europe/Istanbul"
 FIRST_DAY = date(2000, 1, 1)
 LAST_DAY = date(2999, 12, 31)
 _ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -47,3 +50,14 @@ def parse_day(value: str, name: str = "date") -> date:
             f"got {shown}"
         )
     return day
+
+
+def local_day(moment: datetime) -> date:
+    """The inbox day (Istanbul's calendar day) an aware ``moment`` falls on."""
+    return moment.astimezone(ZoneInfo(TIMEZONE)).date()
+
+
+def day_bounds(day: str) -> tuple[datetime, datetime]:
+    """[start, end) of an inbox day as aware datetimes in Istanbul time."""
+    start = datetime.combine(date.fromisoformat(day), time(0), tzinfo=ZoneInfo(TIMEZONE))
+    return start, start + timedelta(days=1)

@@ -28,6 +28,8 @@ from typing import Any
 
 import dagster as dg
 
+from invoice_assets.kernel.clock import SYSTEM_CLOCK
+
 TAG_HOST, TAG_PID, TAG_PROCESS = "invoice/host", "invoice/pid", "invoice/process"
 ALIVE, DEAD, UNKNOWN = "alive", "dead", "unknown"
 IN_PROGRESS = [
@@ -169,7 +171,7 @@ def inspect_runs(
     instance: dg.DagsterInstance, stuck_minutes: float, now: datetime | None = None
 ) -> RunsHealth:
     """In-progress runs with their liveness, the stuck and dead ones, and orphaned slots."""
-    now = now or datetime.now(UTC)
+    now = SYSTEM_CLOCK.now() if now is None else now
     storage = instance.event_log_storage
     held: dict[str, list[tuple[str, str, datetime | None]]] = {}
     pools: dict[str, dict[str, int]] = {}

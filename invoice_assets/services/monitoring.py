@@ -12,15 +12,16 @@ from typing import Any
 import dagster as dg
 from sqlalchemy import func, or_, select
 
+from invoice_assets.kernel.clock import SYSTEM_CLOCK
 from resources import store_schema as s
-from resources.store import InvoiceStore, utcnow
+from resources.store import InvoiceStore
 
 
 def stuck_runs(
     instance: dg.DagsterInstance, stuck_minutes: float, now: datetime | None = None
 ) -> list[dict[str, Any]]:
     """Runs STARTED whose last event is older than ``stuck_minutes``."""
-    now = now or utcnow()
+    now = SYSTEM_CLOCK.now() if now is None else now
     limit = now - timedelta(minutes=stuck_minutes)
     out = []
     for record in instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):

@@ -10,14 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from functools import cached_property
-from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from invoice_assets.domain.days import TIMEZONE
+
 ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-TIMEZONE = "Europe/Istanbul"
 DEFAULT_START = "2024-01-01"
 SINGLE_RUN, PER_DAY = "single_run", "per_day"
 BACKFILL_POLICIES = (SINGLE_RUN, PER_DAY)
@@ -63,9 +63,3 @@ def partition_days(context: dg.AssetExecutionContext) -> list[str]:
     if context.has_partition_key_range:
         return list(context.partition_keys)
     return [context.partition_key]
-
-
-def day_bounds(day: str) -> tuple[datetime, datetime]:
-    """[start, end) of an inbox day as aware datetimes in Istanbul time."""
-    start = datetime.combine(datetime.fromisoformat(day).date(), time(0), tzinfo=ZoneInfo(TIMEZONE))
-    return start, start + timedelta(days=1)

@@ -80,10 +80,10 @@ def run_smoke(
 
     from invoice_assets.domain.feedback import feedback_stats, validate_feedback
     from invoice_assets.domain.summary import schema_errors
+    from invoice_assets.kernel.clock import SYSTEM_CLOCK
     from invoice_assets.services.materialise import QUIET
     from invoice_assets.services.reporting import build_health_report, build_run_summary
     from invoice_assets.services.settings import Settings
-    from resources.store import utcnow
     from resources.thresholds import load_thresholds
 
     report = SmokeReport()
@@ -164,7 +164,9 @@ def run_smoke(
         ok5 = False
         if s2 is not None:
             before = s2["updated_at"]
-            store.set_incident_status(s2["incident_id"], "RESOLVED", "manual_resolved", utcnow())
+            store.set_incident_status(
+                s2["incident_id"], "RESOLVED", "manual_resolved", SYSTEM_CLOCK.now()
+            )
             feedback = validate_feedback(
                 {
                     "action_taken": "VERIFIED_LOGIC",
@@ -172,7 +174,7 @@ def run_smoke(
                     "resolution_time_seconds": 60,
                 }
             )
-            after = store.put_feedback(s2["incident_id"], feedback, "smoke", utcnow())
+            after = store.put_feedback(s2["incident_id"], feedback, "smoke", SYSTEM_CLOCK.now())
             ok5 = bool(after and after["feedback_json"] and after["updated_at"] > before)
         report.step("5 feedback write", ok5)
         progress(f"5 feedback write: {'ok' if ok5 else 'FAILED'}")

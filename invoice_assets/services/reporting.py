@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from invoice_assets.domain.days import day_bounds
 from invoice_assets.domain.health import system_health_report
 from invoice_assets.domain.summary import run_summary
-from invoice_assets.services.partitions import day_bounds
-from resources.store import InvoiceStore, utcnow
+from invoice_assets.kernel.clock import SYSTEM_CLOCK, Clock
+from resources.store import InvoiceStore
 
 if TYPE_CHECKING:
     from invoice_assets.domain.thresholds import Thresholds
@@ -36,14 +37,22 @@ HEALTH_READ_DAYS = 31  # report days per read of a range (their windows reach 13
 
 
 def build_run_summary(
-    store: InvoiceStore, first_day: str, last_day: str, t: Thresholds
+    store: InvoiceStore,
+    first_day: str,
+    last_day: str,
+    t: Thresholds,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> dict[str, Any]:
-    """The run summary over inbox days [first_day, last_day]."""
-    return run_summary_with_queue(store, first_day, last_day, t)[0]
+    """The run summary over inbox days [first_day, last_day], generated at ``clock.now()``."""
+    return run_summary_with_queue(store, first_day, last_day, t, clock)[0]
 
 
 def run_summary_with_queue(
-    store: InvoiceStore, first_day: str, last_day: str, t: Thresholds
+    store: InvoiceStore,
+    first_day: str,
+    last_day: str,
+    t: Thresholds,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The run summary and the queue facts it was judged from (``store.queue_state``), which
     ``domain.summary.restamp`` needs to serve it again later.
@@ -64,7 +73,8 @@ def run_summary_with_queue(
     # Queue samples are wall-clock facts: the depth seen from the window start until now.
     queue = store.queue_state(t.Recovery.STUCK_MINUTES, since=start)
     again = store.re_arrival_count(first_day, last_day)
-    document = run_summary(start, end, utcnow(), invoices, incidents, codes, queue, calls, again)
+    now = clock.now()
+    document = run_summary(start, end, now, invoices, incidents, codes, queue, calls, again)
     return document, queue
 
 

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import insert, select
 
 from invoice_assets.assets.reads import read_invoices
+from invoice_assets.domain.days import day_bounds
 from invoice_assets.domain.health import system_health_report
 from invoice_assets.domain.summary import run_summary
 from invoice_assets.services import reporting as reports_module
-from invoice_assets.services.partitions import day_bounds
 from invoice_assets.services.reporting import (
     WINDOW_DAYS,
     build_health_report,
