@@ -23,7 +23,7 @@ from invoice_assets.services.partitions import (
 )
 from resources.store import InvoiceStore
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 
 
 class SettingsError(ValueError):
