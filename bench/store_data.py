@@ -31,7 +31,6 @@ def load_days(
     from invoice_assets.domain.pipeline import evaluate
     from invoice_assets.partitions import day_bounds
 
-    store.ensure_schema()
     totals = {"invoices": 0, "incidents": 0}
     for number, day in enumerate(days):
         rng = np.random.default_rng(seed + number)

@@ -27,7 +27,7 @@ from invoice_assets.dead_runs import reap_dead_runs
 from invoice_assets.domain.digest import AlertSpec, digest_alerts, drift_alerts
 from invoice_assets.inbox_changes import scan_inbox
 from invoice_assets.jobs import DAILY_JOB
-from invoice_assets.monitoring import digest_counts, stuck_runs
+from invoice_assets.monitoring import stuck_runs
 from invoice_assets.reports import build_health_report
 from invoice_assets.run_tags import TRIGGER_TAG
 from resources.alerts import AlertOutcome, AlertSink
@@ -63,7 +63,6 @@ def build_inbox_sensor(partitions: dg.PartitionsDefinition) -> dg.SensorDefiniti
     def inbox_sensor(
         context: dg.SensorEvaluationContext, inbox: InboxResource, store: InvoiceStore
     ) -> dg.SensorResult:
-        store.ensure_schema()
         confirmed = json.loads(context.cursor) if context.cursor else {}
         scan = scan_inbox(inbox, store, partitions, confirmed, utcnow())
         cursor = json.dumps(scan.listings, sort_keys=True)
@@ -99,7 +98,6 @@ def stuck_sensor(
     alerts: AlertSink,
 ) -> dg.SkipReason:
     t = thresholds.get()
-    store.ensure_schema()  # the sensor may tick before the first run created the tables
     alerts.retry_undelivered()
     # runs whose process is known gone (this host) are failed and their pool slots freed, so
     # the next run does not wait for slots nobody will give back
@@ -203,7 +201,7 @@ def incident_alerts_sensor(
     observations, told = [], []
     for day in days:
         report = build_health_report(store, day, t)
-        specs = drift_alerts(report, day) + digest_alerts(digest_counts(store, day, day), t, day)
+        specs = drift_alerts(report, day) + digest_alerts(store.digest_counts(day, day), t, day)
         outcomes = alerts.raise_alerts(specs)
         observations.append(alerts_observation(day, outcomes))
         told.append(f"{day}: {said(outcomes)}")

@@ -145,8 +145,8 @@ def test_a_queue_without_progress_raises_a_stuck_queue_alert(env, instance) -> N
 
     from sqlalchemy import update
 
-    from resources import store_schema
     from resources.store import InboxEntry, utcnow
+    from resources.store import schema as store_schema
 
     store = store_for(env)
     store.ensure_schema()

@@ -75,7 +75,6 @@ def create_app(settings: ApiSettings) -> FastAPI:
         # server, so warm requests never wait for the checks.
         max_stale=2 * settings.check_timeout_seconds,
     )
-    settings.store.ensure_schema()
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(admin_router)

@@ -20,9 +20,9 @@ from invoice_assets.domain.incidents import (
     reconcile_incidents,
 )
 from invoice_assets.stage import md_counts, read_aligned, read_invoices
-from resources import store_schema as s
 from resources.market_data import MarketDataResource
 from resources.store import InvoiceStore, utcnow
+from resources.store import schema as s
 from resources.thresholds import ThresholdsResource
 
 # What build_incidents reads of the stored validations (breakdown and mismatch facts).

@@ -7,9 +7,9 @@ from invoice_assets.checks.expectations import OFFERS_CHECK, offers_expectations
 from invoice_assets.domain.arrays import rate
 from invoice_assets.domain.pricing import price_offers
 from invoice_assets.stage import day_rows, keyed, md_counts, read_aligned, read_invoices
-from resources import store_schema as s
 from resources.market_data import MarketDataResource
 from resources.store import InvoiceStore
+from resources.store import schema as s
 from resources.thresholds import ThresholdsResource
 
 

@@ -5,8 +5,8 @@ import dagster as dg
 from invoice_assets.assets.daily import DayReport, daily_asset, rounded
 from invoice_assets.domain.quality import raise_flags, score_invoices
 from invoice_assets.stage import day_rows, keyed, md_counts, read_aligned, read_invoices
-from resources import store_schema as s
 from resources.store import InvoiceStore
+from resources.store import schema as s
 from resources.thresholds import ThresholdsResource
 
 # What raise_flags reads of the stored stages.

@@ -5,8 +5,8 @@ import dagster as dg
 from invoice_assets.assets.daily import Check, DayReport, daily_asset, rounded
 from invoice_assets.checks.reports import DRIFT_CHECKS, drift_checks
 from invoice_assets.reports import WINDOW_DAYS, build_health_reports
-from resources import store_schema as s
 from resources.store import InvoiceStore, utcnow
+from resources.store import schema as s
 from resources.thresholds import ThresholdsResource
 
 

@@ -1,6 +1,6 @@
 """What readiness asks of the store: can it answer, can it write, is there room to write.
 
-A mixin of ``InvoiceStore`` (``resources/store.py``): ``ping_ms`` (a ``SELECT 1``), ``probe_write``
+A mixin of ``InvoiceStore`` (``resource.py``): ``ping_ms`` (a ``SELECT 1``), ``probe_write``
 (a committed one-row write, so a read-only database or a full disk shows before a run fails on
 it) and ``free_bytes`` (free space on the SQLite file's disk). Not for: judging the answers
 (``invoice_assets/readiness.py`` does, against Health.*), or the Dagster instance's storage.
@@ -18,7 +18,7 @@ from sqlalchemy import Engine, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
-from resources import store_schema as s
+from resources.store import schema as s
 
 PROBE_KEY = "readiness_probe"
 SQLITE_BUSY_SECONDS = 30  # how long a SQLite statement waits for another writer's lock

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     Column,
@@ -48,23 +48,27 @@ from sqlalchemy import (
 )
 from sqlalchemy import select as sql_select
 from sqlalchemy import update as sql_update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from invoice_assets.domain.incidents import ACK, MANUAL_RESOLVED, RESOLVED, dedupe_key
 from invoice_assets.domain.suppliers import TAX_ID, SupplierDirectory
-from resources import store_schema as s
-from resources.store_incidents import serialise_incident_writes
+from resources.store import schema as s
+from resources.store.incidents import serialise_incident_writes
 
-if TYPE_CHECKING:
-    from resources.store import InvoiceStore
+
+class _Store(Protocol):
+    """What ``rekey_store`` needs of an ``InvoiceStore`` (whose engine ensures the schema)."""
+
+    @property
+    def engine(self) -> Engine: ...
+
 
 REASON = "canonical supplier id"
 CHUNK = 1_000  # ids per IN (…) list
 
 
-def rekey_store(store: InvoiceStore, suppliers: SupplierDirectory) -> dict[str, int]:
+def rekey_store(store: _Store, suppliers: SupplierDirectory) -> dict[str, int]:
     """``rekey_suppliers`` on ``store`` in one transaction (after the supplier table changed)."""
-    store.ensure_schema()
     with store.engine.begin() as conn:
         return rekey_suppliers(conn, suppliers)
 

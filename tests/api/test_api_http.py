@@ -307,8 +307,8 @@ def test_readiness_turns_503_when_the_queue_is_stuck(tmp_path: Path) -> None:
 
     from sqlalchemy import update
 
-    from resources import store_schema
     from resources.store import InboxEntry, utcnow
+    from resources.store import schema as store_schema
 
     env = {"INVOICE_HOME": str(tmp_path / "home")}
     store = store_for(env)

@@ -26,12 +26,12 @@ from sqlalchemy import func, select
 from invoice_assets.definitions import build_resources
 from invoice_assets.domain.digest import digest_alerts
 from invoice_assets.domain.feedback import validate_feedback
-from invoice_assets.monitoring import digest_counts, stuck_runs
+from invoice_assets.monitoring import stuck_runs
 from invoice_assets.sensors import stuck_sensor
 from invoice_assets.standin import StandIn
-from resources import store_schema as s
 from resources.openai_extractor import OpenAIExtractor
 from resources.store import InvoiceStore, dispose_engine, utcnow
+from resources.store import schema as s
 from resources.thresholds import load_thresholds
 from tests.api.server import free_port
 from tests.assets.helpers import graph_assets, materialize_day, store_for
@@ -410,7 +410,7 @@ def test_a_rate_limit_storm_loses_nothing_and_ends_in_exhausted_extractions_and_
             i for i in store.list_incidents(limit=1000) if i["primary_flag"] == "EXTRACTION_FAILED"
         ]
         assert sorted(i["error_code"] for i in failed) == ["exhausted"] * len(documents)
-        counts = digest_counts(store, DAY, DAY)
+        counts = store.digest_counts(DAY, DAY)
         assert counts["extraction_exhausted"] == len(documents)
         assert counts["extraction_attempted"] >= len(documents)
         alerts = {a.code: a for a in digest_alerts(counts, load_thresholds())}

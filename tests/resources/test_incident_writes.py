@@ -21,7 +21,7 @@ from invoice_assets.domain.feedback import validate_feedback
 from invoice_assets.domain.incidents import INCIDENT_COLUMNS, reconcile_incidents
 from invoice_assets.reports import build_run_summary
 from resources.store import InvoiceStore, utcnow
-from resources.store_incidents import StatusConflict, TransitionRefused
+from resources.store.incidents import StatusConflict, TransitionRefused
 from resources.thresholds import load_thresholds
 from tests.assets.helpers import graph_assets, materialize_day, store_for
 from tests.conftest import SMOKE

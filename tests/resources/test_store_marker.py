@@ -10,9 +10,9 @@ from sqlalchemy import insert, text
 
 from invoice_assets.domain.digest import AlertSpec
 from invoice_assets.domain.feedback import validate_feedback
-from resources import store as store_module
-from resources import store_schema as s
 from resources.store import InboxEntry, InvoiceStore, utcnow
+from resources.store import resource as store_module
+from resources.store import schema as s
 from tests.assets.helpers import store_for
 from tests.conftest import throwaway_database
 from tests.resources.test_store import _lines
