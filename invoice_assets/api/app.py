@@ -75,6 +75,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
         # server, so warm requests never wait for the checks.
         max_stale=2 * settings.check_timeout_seconds,
     )
+    # a server that cannot open its store does not start (the schema is ensured on the way)
+    settings.store.ensure_schema()
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(admin_router)
