@@ -251,7 +251,7 @@ class FeedbackWriter:
 
     def _run(self) -> None:
         from invoice_assets.domain.feedback import validate_feedback
-        from resources.store import utcnow
+        from invoice_assets.kernel.clock import SYSTEM_CLOCK
 
         while not self._stop.wait(self.interval):
             body = {
@@ -260,7 +260,7 @@ class FeedbackWriter:
                 "resolution_time_seconds": float(self.writes),
             }
             self.store.put_feedback(
-                self.incident_id, validate_feedback(body), "bench-writer", utcnow()
+                self.incident_id, validate_feedback(body), "bench-writer", SYSTEM_CLOCK.now()
             )
             self.writes += 1
 

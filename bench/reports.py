@@ -42,7 +42,7 @@ def read_probe(store: Any, first: str, last: str, repeats: int) -> dict[str, Any
     import pandas as pd
     from sqlalchemy import select
 
-    from resources import store_schema as s
+    from resources.store import schema as s
 
     columns = ["day", "invoice_key", "supplier", "started_at", "extraction_ms"]
     table = s.STAGE_TABLES["extractions"]

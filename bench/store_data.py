@@ -31,7 +31,6 @@ def load_days(
     from invoice_assets.domain.incidents import reconcile_incidents
     from invoice_assets.domain.pipeline import evaluate
 
-    store.ensure_schema()
     totals = {"invoices": 0, "incidents": 0}
     for number, day in enumerate(days):
         rng = np.random.default_rng(seed + number)

@@ -23,7 +23,7 @@ from invoice_assets.domain.digest import AlertSpec
 from invoice_assets.domain.incidents import DEFAULT_TENANT
 from invoice_assets.kernel.clock import SYSTEM_CLOCK
 from resources.store import InvoiceStore
-from resources.store_alerts import CHANGED, NEW
+from resources.store.alerts import CHANGED, NEW
 
 log = logging.getLogger("invoice_assets.alerts")
 SEVERITIES = ("INFO", "WARNING", "ERROR", "CRITICAL")
@@ -62,7 +62,6 @@ class AlertSink(dg.ConfigurableResource):
         """Record the alert and deliver it if it is new or its value changed."""
         if spec.severity not in SEVERITIES:
             raise ValueError(f"severity must be one of {SEVERITIES}")
-        self.store.ensure_schema()
         now = SYSTEM_CLOCK.now() if now is None else now
         recorded = self.store.record_alert(spec, self.tenant, now)
         outcome = {NEW: SENT, CHANGED: UPDATED}.get(recorded.outcome, SUPPRESSED)
@@ -102,7 +101,6 @@ class AlertSink(dg.ConfigurableResource):
         """Try every undelivered alert again; returns how many were delivered now."""
         if not self.webhook_url:
             return 0
-        self.store.ensure_schema()  # a sensor may tick before the first run created the tables
         delivered = 0
         for alert in reversed(self.store.alerts(undelivered_only=True, limit=500)):
             if self._deliver(

@@ -25,9 +25,9 @@ once per process, and ``openai`` is imported only when a batch or a readiness ch
 
 Not for: the answer model, prompt and response reading (``resources/openai_answer.py``), file
 checks (``resources/openai_documents.py``), building the client (``resources/openai_client.py``),
-the cache (``resources/extraction_cache.py``), JSON files (``resources/extractor.py``), retries
-across materialisations (the extractions asset counts attempts against ``max_attempts``), or
-judging the values (validation does that).
+the cache (``resources/store/extraction_cache.py``), JSON files (``resources/extractor.py``),
+retries across materialisations (the extractions asset counts attempts against
+``max_attempts``), or judging the values (validation does that).
 """
 
 from __future__ import annotations
@@ -49,7 +49,6 @@ from pydantic import Field
 
 from invoice_assets.domain.records import ExtractionRecord, InboxItem, ItemError
 from resources.deadline import DeadlineExceeded, call_with_deadline
-from resources.extraction_cache import ExtractionCache
 from resources.extractor import ExtractedItem
 from resources.openai_answer import (
     PROMPT_VERSION,
@@ -64,6 +63,7 @@ from resources.openai_answer import (
 )
 from resources.openai_client import Scrubber, StatusCounter, make_client
 from resources.openai_documents import check_document, document_input
+from resources.store.extraction_cache import ExtractionCache
 
 if TYPE_CHECKING:
     from openai import OpenAI

@@ -7,11 +7,11 @@ from typing import Any
 
 import pandas as pd
 
-from resources.store import utcnow
+from invoice_assets.kernel.clock import SYSTEM_CLOCK
 
 
 def open_incident(dedupe_key: str, day: str, invoice_key: str, **overrides: Any) -> dict[str, Any]:
-    now = pd.Timestamp(utcnow())
+    now = pd.Timestamp(SYSTEM_CLOCK.now())
     return {
         "dedupe_key": dedupe_key,
         "day": day,

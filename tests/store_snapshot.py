@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import pandas as pd
 from sqlalchemy import DateTime
 
-from resources import store_schema as s
 from resources.store import InvoiceStore
+from resources.store import schema as s
 
 # Measured, not computed: how long extracting a record took.
 DURATIONS = frozenset({"extraction_ms"})

@@ -119,6 +119,6 @@ def test_rekey_after_a_table_edit_merges_what_the_edit_made_one(
 
 
 def store_now():
-    from resources.store import utcnow
+    from invoice_assets.kernel.clock import SYSTEM_CLOCK
 
-    return utcnow()
+    return SYSTEM_CLOCK.now()

@@ -12,11 +12,13 @@ from click.testing import CliRunner
 from invoice_assets.cli import main
 from invoice_assets.domain.feedback import feedback_stats, validate_feedback
 from invoice_assets.domain.summary import schema_errors
+from invoice_assets.kernel.clock import SYSTEM_CLOCK
 from invoice_assets.services.reporting import build_health_report, build_run_summary
-from resources.store import utcnow
 from resources.thresholds import load_thresholds
 from tests.assets.helpers import materialize_day, store_for
 from tests.conftest import SMOKE, put_smoke_fixtures
+
+utcnow = SYSTEM_CLOCK.now  # the moment these tests stamp their writes with
 
 DAY = "2025-02-03"
 

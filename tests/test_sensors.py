@@ -145,15 +145,18 @@ def test_a_queue_without_progress_raises_a_stuck_queue_alert(env, instance) -> N
 
     from sqlalchemy import update
 
-    from resources import store_schema
-    from resources.store import InboxEntry, utcnow
+    from invoice_assets.kernel.clock import SYSTEM_CLOCK
+    from resources.store import InboxEntry
+    from resources.store import schema as store_schema
 
     store = store_for(env)
     store.ensure_schema()
     store.register_inbox("2025-02-03", [InboxEntry("a.json", "/x/a.json", "0" * 64, 1)])
     with store.engine.begin() as conn:
         conn.execute(
-            update(store_schema.inbox_files).values(updated_at=utcnow() - timedelta(minutes=45))
+            update(store_schema.inbox_files).values(
+                updated_at=SYSTEM_CLOCK.now() - timedelta(minutes=45)
+            )
         )
 
     tick(stuck_sensor, env, instance)

@@ -77,6 +77,7 @@ def create_app(settings: ApiSettings, clock: Clock = SYSTEM_CLOCK) -> FastAPI:
         # server, so warm requests never wait for the checks.
         max_stale=2 * settings.check_timeout_seconds,
     )
+    # a server that cannot open its store does not start (the schema is ensured on the way)
     settings.store.ensure_schema()
     install_error_handlers(app)
     app.include_router(health_router)

@@ -25,7 +25,7 @@ from invoice_assets.domain.feedback import (
 from invoice_assets.domain.incidents import MANUAL_RESOLVED
 from invoice_assets.services.reporting import build_health_report
 from resources.store import InvoiceStore
-from resources.store_incidents import StatusConflict, TransitionRefused
+from resources.store.incidents import StatusConflict, TransitionRefused
 
 
 async def operator(request: Request) -> str:

@@ -46,7 +46,7 @@ class SummaryCache:
     def get(
         self, store: InvoiceStore, first_day: str, last_day: str, t: Thresholds
     ) -> dict[str, Any]:
-        marker = store.last_write()  # before any data is read: see resources/store_marker.py
+        marker = store.last_write()  # before any data is read: see resources/store/marker.py
         if marker is None:  # a store without the marker: nothing can be trusted to stay
             return run_summary_with_queue(store, first_day, last_day, t, self.clock)[0]
         key = (first_day, last_day, marker)

@@ -24,12 +24,12 @@ from invoice_assets.domain.records import InboxItem, ItemError, mark_duplicates,
 from invoice_assets.domain.suppliers import SupplierDirectory
 from invoice_assets.kernel.memory import collector_paused
 from invoice_assets.services.dead_runs import TAG_PROCESS, process_tags
-from resources import store_schema as s
 from resources.clock import ClockResource
 from resources.extractor import ExtractedItem, InboxExtractor
 from resources.inbox import InboxResource, extract_entry
 from resources.openai_extractor import ExtractionCache, OpenAIExtractor
 from resources.store import InboxEntry, InvoiceStore
+from resources.store import schema as s
 from resources.suppliers import SuppliersResource
 
 
@@ -198,14 +198,14 @@ def extractions(
     """One row per invoice found in the inbox day (ok or failed with an error_code)."""
     report = DayReport(context)
     days = report.days
-    store.ensure_schema()
     if TAG_PROCESS not in context.run.tags:  # a run the daemon or the UI launched
         # name the process that holds this run's pool slot, so a dead one can be reaped
         context.instance.add_run_tags(context.run_id, process_tags())
     known = suppliers.load()  # before any file is registered: a broken table stops the run
     opened = [_open_day(day, store, inbox, openai, clock) for day in days]
     work = [d for d, _ in opened]
-    store.replace_partitions_streamed(
+    # decisions follow extractions: the days' decision times go with their old rows
+    store.replace_extractions(
         ["extractions", "line_items"], days, (f for d in work for f in d.frames(extractor, known))
     )
     for d, usage in opened:

@@ -22,10 +22,10 @@ from invoice_assets.domain.incidents import (
     reconcile_incidents,
 )
 from invoice_assets.domain.quality import FLAG_COLUMNS
-from resources import store_schema as s
 from resources.clock import ClockResource
 from resources.market_data import MarketDataResource
 from resources.store import InvoiceStore
+from resources.store import schema as s
 from resources.thresholds import ThresholdsResource
 
 

@@ -7,9 +7,9 @@ from invoice_assets.assets.reads import day_rows, keyed, md_counts, read_aligned
 from invoice_assets.checks.expectations import OFFERS_CHECK, offers_expectations
 from invoice_assets.domain.arrays import rate
 from invoice_assets.domain.pricing import PRICING_FACTS, price_offers
-from resources import store_schema as s
 from resources.market_data import MarketDataResource
 from resources.store import InvoiceStore
+from resources.store import schema as s
 from resources.thresholds import ThresholdsResource
 
 

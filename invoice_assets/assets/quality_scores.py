@@ -10,8 +10,8 @@ from invoice_assets.domain.quality import (
     raise_flags,
     score_invoices,
 )
-from resources import store_schema as s
 from resources.store import InvoiceStore
+from resources.store import schema as s
 from resources.thresholds import ThresholdsResource
 
 

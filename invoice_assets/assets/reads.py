@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from invoice_assets.domain.frames import INVOICE_COLUMNS, invoice_frame, line_item_frame
-from resources import store_schema as s
 from resources.store import InvoiceStore
+from resources.store import schema as s
 
 OWNERS = ["team:invoice-ops"]
 KINDS = {"python", "pandas", "sql"}

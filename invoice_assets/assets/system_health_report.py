@@ -5,9 +5,9 @@ import dagster as dg
 from invoice_assets.assets.daily import Check, DayReport, daily_asset, rounded
 from invoice_assets.checks.report_checks import DRIFT_CHECKS, drift_checks
 from invoice_assets.services.reporting import WINDOW_DAYS, build_health_reports
-from resources import store_schema as s
 from resources.clock import ClockResource
 from resources.store import InvoiceStore
+from resources.store import schema as s
 from resources.thresholds import ThresholdsResource
 
 

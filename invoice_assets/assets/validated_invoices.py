@@ -11,9 +11,9 @@ from invoice_assets.assets.reads import day_rows, keyed, read_invoices, read_lin
 from invoice_assets.domain.arrays import rate
 from invoice_assets.domain.pipeline import assess
 from invoice_assets.domain.validation import issues_as_json, validate_invoices
-from resources import store_schema as s
 from resources.market_data import MarketDataResource
 from resources.store import InvoiceStore
+from resources.store import schema as s
 from resources.thresholds import ThresholdsResource
 
 

@@ -27,7 +27,7 @@ from invoice_assets.automation.jobs import DAILY_JOB
 from invoice_assets.domain.digest import AlertSpec, digest_alerts, drift_alerts
 from invoice_assets.services.dead_runs import reap_dead_runs
 from invoice_assets.services.inbox_changes import scan_inbox
-from invoice_assets.services.monitoring import digest_counts, stuck_runs
+from invoice_assets.services.monitoring import stuck_runs
 from invoice_assets.services.reporting import build_health_report
 from invoice_assets.services.run_tags import TRIGGER_TAG
 from resources.alerts import AlertOutcome, AlertSink
@@ -67,7 +67,6 @@ def build_inbox_sensor(partitions: dg.PartitionsDefinition) -> dg.SensorDefiniti
         store: InvoiceStore,
         clock: ClockResource,
     ) -> dg.SensorResult:
-        store.ensure_schema()
         confirmed = json.loads(context.cursor) if context.cursor else {}
         scan = scan_inbox(inbox, store, partitions, confirmed, clock.now())
         cursor = json.dumps(scan.listings, sort_keys=True)
@@ -105,7 +104,6 @@ def stuck_sensor(
 ) -> dg.SkipReason:
     t = thresholds.get()
     now = clock.now()
-    store.ensure_schema()  # the sensor may tick before the first run created the tables
     alerts.retry_undelivered()
     # runs whose process is known gone (this host) are failed and their pool slots freed, so
     # the next run does not wait for slots nobody will give back
@@ -113,7 +111,7 @@ def stuck_sensor(
     if reaped:
         context.log.warning("reaped dead runs: %s", reaped)
     runs = stuck_runs(context.instance, t.Recovery.STUCK_MINUTES, now)
-    queue = store.queue_state(t.Recovery.STUCK_MINUTES)
+    queue = store.queue_state(t.Recovery.STUCK_MINUTES, now=now)
     queue_stall = queue["last_progress_at"] if queue["stuck_detected"] else None
     stuck_items = len(runs) + (queue["current_depth"] if queue_stall else 0)
     specs = [
@@ -210,7 +208,7 @@ def incident_alerts_sensor(
     observations, told = [], []
     for day in days:
         report = build_health_report(store, day, t)
-        specs = drift_alerts(report, day) + digest_alerts(digest_counts(store, day, day), t, day)
+        specs = drift_alerts(report, day) + digest_alerts(store.digest_counts(day, day), t, day)
         outcomes = alerts.raise_alerts(specs, clock.now())
         observations.append(alerts_observation(day, outcomes))
         told.append(f"{day}: {said(outcomes)}")

@@ -41,7 +41,6 @@ def alerts_list(
 ) -> None:
     """Newest first."""
     store = Settings.from_env().store()
-    store.ensure_schema()
     rows = store.alerts(
         undelivered_only=undelivered,
         day=parse_day(day) if day else None,

@@ -45,7 +45,6 @@ def incidents_list(
 ) -> None:
     """Newest first."""
     store = Settings.from_env().store()
-    store.ensure_schema()
     rows = store.list_incidents(
         severity=severity, status=status, day=None if day is None else parse_day(day), limit=limit
     )
@@ -54,7 +53,6 @@ def incidents_list(
 
 def _get(incident_id: int) -> dict[str, Any]:
     store = Settings.from_env().store()
-    store.ensure_schema()
     row = store.get_incident(incident_id)
     if row is None:
         fail(f"incident {incident_id} not found", EXIT_FAIL)
@@ -84,7 +82,7 @@ def _move(incident_id: int, status: str, reason: str | None, expect: str | None)
     """One compare-and-set on the expected status: exit 2 when the state machine refuses the
     move, 1 (``conflict``) when the incident is no longer in that status."""
     from invoice_assets.kernel.clock import SYSTEM_CLOCK
-    from resources.store_incidents import StatusConflict, TransitionRefused
+    from resources.store.incidents import StatusConflict, TransitionRefused
 
     row = _get(incident_id)
     store = Settings.from_env().store()
@@ -141,7 +139,7 @@ def incidents_feedback(
 
     from invoice_assets.domain.feedback import FeedbackError, require_resolved, validate_feedback
     from invoice_assets.kernel.clock import SYSTEM_CLOCK
-    from resources.store_incidents import StatusConflict
+    from resources.store.incidents import StatusConflict
 
     row = _get(incident_id)
     body = {

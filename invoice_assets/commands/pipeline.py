@@ -214,7 +214,6 @@ def ingest(day: str, replace: bool, files: tuple[str, ...]) -> None:
     except IngestError as exc:
         fail(str(exc))
     store = settings.store()
-    store.ensure_schema()
     names = {source_name(path.name) for path, _ in done}
     changed = store.register_inbox(day, [e for e in inbox.list_files(day) if e.file_name in names])
     actions = Counter(action for _, action in done)
@@ -262,7 +261,6 @@ def summary(day: str | None, start: str | None, end: str | None, as_json: bool) 
     if last < first:
         fail(f"--end {last} is before --start {first}")
     store = Settings.from_env().store()
-    store.ensure_schema()
     document = build_run_summary(store, first, last, t)
     problems = schema_errors(document)
     if problems:

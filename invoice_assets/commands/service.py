@@ -96,10 +96,6 @@ def health(as_json: bool, timeout: float) -> None:
         emit(report, as_json, text)
         sys.exit(EXIT_INVALID)
     store = settings.store()
-    try:
-        store.ensure_schema()
-    except Exception as exc:  # reported by the database check below
-        click.echo(f"warning: store not reachable ({type(exc).__name__})", err=True)
     result = readiness(
         store,
         model,

@@ -6,7 +6,7 @@ it is now (after an edit: an alias or a tax id that names another supplier). A b
 exits 2 with every problem.
 
 Not for: the folding rule (``invoice_assets/domain/suppliers.py``) or the re-keying itself
-(``resources/store_rekey.py``).
+(``resources/store/rekey.py``).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def resolve(printed: str, tax_id: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def rekey(as_json: bool) -> None:
     """Re-key stored invoices and incidents with the table as it is now (one transaction)."""
-    from resources.store_rekey import rekey_store
+    from resources.store.rekey import rekey_store
 
     counts = rekey_store(Settings.from_env().store(), _table())
     emit(counts, as_json, "\n".join(f"{k}: {v}" for k, v in counts.items()))

@@ -99,7 +99,6 @@ def run_smoke(
         folder.mkdir(parents=True)
         for name in expected:
             shutil.copy(SMOKE_DIR / f"{name}.json", folder / f"{name}.json")
-        store.ensure_schema()
         report.step("1 setup", store.count_rows("incidents") == 0, store=store.backend)
         progress("1 setup: clean store, 3 fixtures")
         # 2. extraction + validation + pricing + quality: the whole graph for the day

@@ -71,9 +71,9 @@ def run_summary_with_queue(
         ignore_index=True,
     )
     # Queue samples are wall-clock facts: the depth seen from the window start until now.
-    queue = store.queue_state(t.Recovery.STUCK_MINUTES, since=start)
-    again = store.re_arrival_count(first_day, last_day)
     now = clock.now()
+    queue = store.queue_state(t.Recovery.STUCK_MINUTES, since=start, now=now)
+    again = store.re_arrival_count(first_day, last_day)
     document = run_summary(start, end, now, invoices, incidents, codes, queue, calls, again)
     return document, queue
 

@@ -44,7 +44,6 @@ def operator_status(settings: Settings, *, with_runs: bool = True) -> dict[str, 
         "violations": [str(v) for v in violations],
     }
     store = settings.store()
-    store.ensure_schema()
     out: dict[str, Any] = {"config": config}
     if thresholds is None:
         out["working"] = {"ready": False, "failing_checks": ["config"]}

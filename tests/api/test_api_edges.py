@@ -21,8 +21,8 @@ import httpx
 import pytest
 
 from invoice_assets.domain.feedback import MAX_RESOLUTION_SECONDS
+from invoice_assets.kernel.clock import SYSTEM_CLOCK
 from invoice_assets.services.reporting import build_run_summary
-from resources.store import utcnow
 from resources.thresholds import load_thresholds
 from tests.api.server import TOKEN, smoke_day_server
 from tests.assets.helpers import materialize_day, store_for
@@ -303,7 +303,9 @@ def test_the_summary_changes_right_after_a_write_by_another_process(served):
     from invoice_assets.domain.feedback import validate_feedback
 
     had = target["feedback_json"] is not None
-    store.put_feedback(target["incident_id"], validate_feedback(feedback), "carol", utcnow())
+    store.put_feedback(
+        target["incident_id"], validate_feedback(feedback), "carol", SYSTEM_CLOCK.now()
+    )
 
     after = _summary(base, start=DAY)["counts"]
 

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from resources import store_schema as s
+from resources.store import schema as s
 from tests.api.server import TOKEN, smoke_day_server
 from tests.assets.helpers import store_for
 

@@ -307,8 +307,9 @@ def test_readiness_turns_503_when_the_queue_is_stuck(tmp_path: Path) -> None:
 
     from sqlalchemy import update
 
-    from resources import store_schema
-    from resources.store import InboxEntry, utcnow
+    from invoice_assets.kernel.clock import SYSTEM_CLOCK
+    from resources.store import InboxEntry
+    from resources.store import schema as store_schema
 
     env = {"INVOICE_HOME": str(tmp_path / "home")}
     store = store_for(env)
@@ -316,7 +317,9 @@ def test_readiness_turns_503_when_the_queue_is_stuck(tmp_path: Path) -> None:
     store.register_inbox(DAY, [InboxEntry("a.json", "/nowhere/a.json", "0" * 64, 10)])
     with store.engine.begin() as conn:
         conn.execute(
-            update(store_schema.inbox_files).values(updated_at=utcnow() - timedelta(minutes=30))
+            update(store_schema.inbox_files).values(
+                updated_at=SYSTEM_CLOCK.now() - timedelta(minutes=30)
+            )
         )
     with running_server(env, tmp_path / "server.log") as base:
         ready = httpx.get(f"{base}/health/ready", timeout=10)

@@ -17,10 +17,12 @@ from pathlib import Path
 import httpx
 import pandas as pd
 
-from resources.store import utcnow
+from invoice_assets.kernel.clock import SYSTEM_CLOCK
 from tests.api.server import TOKEN, running_server, write_tokens
 from tests.assets.helpers import store_for
 from tests.incident_rows import open_incident
+
+utcnow = SYSTEM_CLOCK.now  # the moment these tests stamp their writes with
 
 DAY = "2025-02-07"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -11,8 +11,8 @@ import pytest
 from invoice_assets.definitions import build_resources
 from invoice_assets.domain.feedback import validate_feedback
 from invoice_assets.domain.summary import schema_errors
+from invoice_assets.kernel.clock import SYSTEM_CLOCK
 from resources.extractor import InboxExtractor
-from resources.store import utcnow
 from tests.assets.helpers import graph_assets, materialize_day, store_for
 from tests.conftest import put_smoke_fixtures
 
@@ -105,9 +105,9 @@ def test_a_rerun_gives_the_same_rows_and_keeps_operator_work(ready_env) -> None:
         for name in ("validations", "offers", "quality_scores", "flags")
     }
     s2 = _incidents_by_flag(ready_env)["INVOICE_TOTAL_MISMATCH:S2"]
-    store.set_incident_status(s2["incident_id"], "RESOLVED", "manual_resolved", utcnow())
+    store.set_incident_status(s2["incident_id"], "RESOLVED", "manual_resolved", SYSTEM_CLOCK.now())
     feedback = validate_feedback({"action_taken": "VERIFIED_LOGIC", "was_hint_correct": True})
-    store.put_feedback(s2["incident_id"], feedback, "alice", utcnow())
+    store.put_feedback(s2["incident_id"], feedback, "alice", SYSTEM_CLOCK.now())
 
     assert materialize_day(ready_env, DAY).success
 

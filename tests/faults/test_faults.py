@@ -27,11 +27,12 @@ from invoice_assets.automation.sensors import stuck_sensor
 from invoice_assets.definitions import build_resources
 from invoice_assets.domain.digest import digest_alerts
 from invoice_assets.domain.feedback import validate_feedback
-from invoice_assets.services.monitoring import digest_counts, stuck_runs
+from invoice_assets.kernel.clock import SYSTEM_CLOCK
+from invoice_assets.services.monitoring import stuck_runs
 from invoice_assets.standin import StandIn
-from resources import store_schema as s
 from resources.openai_extractor import OpenAIExtractor
-from resources.store import InvoiceStore, dispose_engine, utcnow
+from resources.store import InvoiceStore, dispose_engine
+from resources.store import schema as s
 from resources.thresholds import load_thresholds
 from tests.api.server import free_port
 from tests.assets.helpers import graph_assets, materialize_day, store_for
@@ -145,7 +146,7 @@ def _state(store: InvoiceStore, day: str) -> dict[str, object]:
 
 def _resolve_with_feedback(store: InvoiceStore) -> dict:
     (incident,) = [i for i in store.list_incidents(limit=100_000) if i["invoice_key"] == S2_KEY]
-    now = utcnow()
+    now = SYSTEM_CLOCK.now()
     store.set_incident_status(incident["incident_id"], "RESOLVED", "manual_resolved", now)
     feedback = validate_feedback(
         {
@@ -410,7 +411,7 @@ def test_a_rate_limit_storm_loses_nothing_and_ends_in_exhausted_extractions_and_
             i for i in store.list_incidents(limit=1000) if i["primary_flag"] == "EXTRACTION_FAILED"
         ]
         assert sorted(i["error_code"] for i in failed) == ["exhausted"] * len(documents)
-        counts = digest_counts(store, DAY, DAY)
+        counts = store.digest_counts(DAY, DAY)
         assert counts["extraction_exhausted"] == len(documents)
         assert counts["extraction_attempted"] >= len(documents)
         alerts = {a.code: a for a in digest_alerts(counts, load_thresholds())}

@@ -19,12 +19,15 @@ import pytest
 from invoice_assets.definitions import build_resources
 from invoice_assets.domain.feedback import validate_feedback
 from invoice_assets.domain.incidents import INCIDENT_COLUMNS, reconcile_incidents
+from invoice_assets.kernel.clock import SYSTEM_CLOCK
 from invoice_assets.services.reporting import build_run_summary
-from resources.store import InvoiceStore, utcnow
-from resources.store_incidents import StatusConflict, TransitionRefused
+from resources.store import InvoiceStore
+from resources.store.incidents import StatusConflict, TransitionRefused
 from resources.thresholds import load_thresholds
 from tests.assets.helpers import graph_assets, materialize_day, store_for
 from tests.conftest import SMOKE
+
+utcnow = SYSTEM_CLOCK.now  # the moment these tests stamp their writes with
 
 DAY = "2025-03-11"
 TENANT = "default"

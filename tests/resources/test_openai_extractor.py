@@ -28,7 +28,6 @@ from openai.types.responses.response_create_params import ResponseCreateParamsNo
 
 from invoice_assets.domain.records import NUMERIC_FIELDS, ExtractionRecord
 from invoice_assets.standin import StandIn, default_answer
-from resources.extraction_cache import ExtractionCache
 from resources.openai_answer import (
     PROMPT_VERSION,
     InvoiceAnswer,
@@ -39,6 +38,7 @@ from resources.openai_answer import (
 from resources.openai_documents import document_input
 from resources.openai_extractor import ExtractionBatch, OpenAIExtractor
 from resources.store import InvoiceStore
+from resources.store.extraction_cache import ExtractionCache
 from tests.conftest import REPO
 
 KEY = "sk-test-Zq8pL2mN4vR6tY1uW3xK5sSECRET"

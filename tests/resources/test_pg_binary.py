@@ -21,7 +21,7 @@ from sqlalchemy import (
     select,
 )
 
-from resources import pg_binary
+from resources.store import pg_copy as pg_binary
 
 METADATA = MetaData()
 KINDS = Table(

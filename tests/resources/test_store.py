@@ -10,15 +10,19 @@ import pytest
 from sqlalchemy import bindparam, inspect, select, text, update
 
 from invoice_assets.domain.feedback import validate_feedback
-from resources import store as store_module
-from resources import store_incidents, store_io
-from resources import store_schema as s
-from resources.store import InboxEntry, InvoiceStore, utcnow
-from resources.store_io import _as_utc
-from resources.store_schema import SCHEMA_VERSION
+from invoice_assets.kernel.clock import SYSTEM_CLOCK
+from resources.store import InboxEntry, InvoiceStore
+from resources.store import cells as store_io
+from resources.store import incidents as store_incidents
+from resources.store import resource as store_module
+from resources.store import schema as s
+from resources.store.cells import as_utc as _as_utc
+from resources.store.schema import SCHEMA_VERSION
 from tests.assets.helpers import store_for
 from tests.incident_rows import open_incident
 from tests.resources.test_store_migrations import downgrade_to_version_2
+
+utcnow = SYSTEM_CLOCK.now  # the moment these tests stamp their writes with
 
 
 def _store(env: dict[str, str]) -> InvoiceStore:
@@ -130,7 +134,7 @@ def _old_py_rows(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, obje
         c: frame[c].to_numpy(dtype=object) if c in frame else np.full(n, None, dtype=object)
         for c in columns
     }
-    return [{c: store_io._py(data[c][i]) for c in columns} for i in range(n)]
+    return [{c: store_io.py_value(data[c][i]) for c in columns} for i in range(n)]
 
 
 def _mixed_frame() -> pd.DataFrame:
@@ -159,13 +163,13 @@ def test_the_column_wise_conversion_gives_what_the_per_cell_one_gave() -> None:
     frame = _mixed_frame()
     columns = [*frame.columns, "not_in_frame"]
 
-    new = store_io._records(frame, columns)
+    new = store_io.records(frame, columns)
 
     old = _old_py_rows(frame, columns)
     assert new == old
     for new_row, old_row in zip(new, old, strict=True):  # same Python types, not just equal
         assert {c: type(v) for c, v in new_row.items()} == {c: type(v) for c, v in old_row.items()}
-    chunks = list(store_io._row_chunks(frame, columns, size=3))
+    chunks = list(store_io.row_chunks(frame, columns, size=3))
     assert [len(c) for c in chunks] == [3, 1]
     assert [dict(zip(columns, r, strict=True)) for c in chunks for r in c] == old
 
@@ -318,9 +322,7 @@ def test_extracting_a_day_again_forgets_its_decision(env) -> None:
     store.mark_decided([DAY], T0 + timedelta(seconds=3))
     assert not np.isnan(_latencies(store, DAY)["K0"])
 
-    store.replace_partitions_streamed(
-        ["extractions"], [DAY], iter([{"extractions": _started(DAY)}])
-    )
+    store.replace_extractions(["extractions"], [DAY], iter([{"extractions": _started(DAY)}]))
 
     assert all(np.isnan(v) for v in _latencies(store, DAY).values())  # until decided again
 

@@ -9,9 +9,12 @@ from typing import Any
 
 import pandas as pd
 
-from resources.store import InvoiceStore, utcnow
+from invoice_assets.kernel.clock import SYSTEM_CLOCK
+from resources.store import InvoiceStore
 from tests.assets.helpers import store_for
 from tests.incident_rows import open_incident
+
+utcnow = SYSTEM_CLOCK.now  # the moment these tests stamp their writes with
 
 D1, D2 = "2025-02-03", "2025-02-04"
 NONE = pd.DataFrame(columns=["dedupe_key"])

@@ -10,12 +10,15 @@ from sqlalchemy import insert, text
 
 from invoice_assets.domain.digest import AlertSpec
 from invoice_assets.domain.feedback import validate_feedback
-from resources import store as store_module
-from resources import store_schema as s
-from resources.store import InboxEntry, InvoiceStore, utcnow
+from invoice_assets.kernel.clock import SYSTEM_CLOCK
+from resources.store import InboxEntry, InvoiceStore
+from resources.store import resource as store_module
+from resources.store import schema as s
 from tests.assets.helpers import store_for
 from tests.conftest import throwaway_database
 from tests.resources.test_store import _lines
+
+utcnow = SYSTEM_CLOCK.now  # the moment these tests stamp their writes with
 
 DAY = "2025-01-02"
 

@@ -10,9 +10,9 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from invoice_assets.domain.digest import AlertSpec
-from resources import store as store_module
 from resources.store import InvoiceStore
-from resources.store_schema import SCHEMA_VERSION
+from resources.store import resource as store_module
+from resources.store.schema import SCHEMA_VERSION
 from tests.assets.helpers import store_for
 
 T0 = datetime(2025, 1, 2, 9, 30, tzinfo=UTC)

@@ -22,8 +22,8 @@ from invoice_assets.services.reporting import (
     build_run_summary,
     health_window,
 )
-from resources import store_schema as s
 from resources.store import InvoiceStore
+from resources.store import schema as s
 from resources.thresholds import load_thresholds
 from tests.assets.helpers import store_for
 

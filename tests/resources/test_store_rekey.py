@@ -1,4 +1,4 @@
-"""Schema 4 (``resources/store_rekey.py``): a version-3 store, whose invoice keys hold the printed
+"""Schema 4 (``resources/store/rekey.py``): a version-3 store, whose invoice keys hold the printed
 supplier name, migrates on both backends to canonical supplier ids without duplicating or losing
 an incident, its operator work or a stage row (issue 17)."""
 
@@ -13,10 +13,10 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Connection
 
 from invoice_assets.domain.incidents import dedupe_key
-from resources import store as store_module
-from resources import store_schema as s
 from resources.store import InvoiceStore
-from resources.store_schema import SCHEMA_VERSION
+from resources.store import resource as store_module
+from resources.store import schema as s
+from resources.store.schema import SCHEMA_VERSION
 from tests.assets.helpers import store_for
 
 T0 = datetime(2025, 2, 3, 9, 0, tzinfo=UTC)

@@ -19,7 +19,7 @@ from sqlalchemy import String, Text, select
 from invoice_assets.domain import privacy
 from invoice_assets.domain.privacy import mask_pii
 from invoice_assets.standin import StandIn
-from resources import store_schema as s
+from resources.store import schema as s
 from tests.assets.helpers import materialize_day, store_for
 from tests.conftest import SMOKE, openai_day
 from tests.resources.test_openai_extractor import KEY, tiny_pdf

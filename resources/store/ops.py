@@ -1,6 +1,6 @@
 """Store operations on incidents and operator feedback.
 
-A mixin of ``InvoiceStore`` (``resources/store.py``): the same engine, split out so each file
+A mixin of ``InvoiceStore`` (``resource.py``): the same engine, split out so each file
 stays readable. The decisions (what a rerun changes, what feedback is valid) are the domain's;
 this module only reads and writes rows, and makes every status change a compare-and-set: the
 pipeline's writes (``write_incidents``) and the operators' (``set_incident_status``,
@@ -24,22 +24,16 @@ from invoice_assets.domain.incidents import (
     STATE_COLUMNS,
     allowed_transition,
 )
-from resources import store_schema as s
-from resources.store_incidents import (
+from resources.store import schema as s
+from resources.store.bulk import insert_frame, update_by_key
+from resources.store.cells import IN_CHUNK, as_utc, integer_columns, json_text, read_frame
+from resources.store.incidents import (
     StatusConflict,
     TransitionRefused,
     reopen,
     reprocessing,
     resolve_vanished,
     serialise_incident_writes,
-)
-from resources.store_io import (
-    IN_CHUNK,
-    _as_utc,
-    _insert_frame,
-    _integer_columns,
-    _read_frame,
-    _update_by_key,
 )
 
 if TYPE_CHECKING:
@@ -52,19 +46,13 @@ _TIMESTAMPS = frozenset(c.name for c in s.incidents.columns if isinstance(c.type
 JSON_COLUMNS = ("secondary_flags", "action_hint", "mismatch_info", "feedback_json")
 
 
-def _json(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and value != value):
-        return None
-    return json.dumps(value, ensure_ascii=False, default=str)
-
-
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
     out = dict(row)
     for name in JSON_COLUMNS:
         if out.get(name) is not None:
             out[name] = json.loads(out[name])
     for name in _TIMESTAMPS.intersection(out):  # only timestamps: "2025-02-03" (a day) stays text
-        out[name] = _as_utc(out[name])
+        out[name] = as_utc(out[name])
     return out
 
 
@@ -132,17 +120,17 @@ class StoreOps:
             if keys:
                 frame = upserts.assign(
                     **{
-                        c: [_json(v) for v in upserts[c].tolist()] if c in upserts else None
+                        c: [json_text(v) for v in upserts[c].tolist()] if c in upserts else None
                         for c in ("secondary_flags", "action_hint", "mismatch_info")
                     },
                     updated_at=now,
                 )
-                frame = _integer_columns(frame, i)
+                frame = integer_columns(frame, i)
                 known = frame["dedupe_key"].isin(existing).to_numpy()
                 if (~known).any():
                     new = frame[~known].assign(tenant=tenant, created_at=now)
                     columns = ["dedupe_key", "tenant", "created_at", *CONTENT, *STATE, "updated_at"]
-                    _insert_frame(conn, i, new, columns)
+                    insert_frame(conn, i, new, columns)
                     counts["inserted"] = len(new)
                 if known.any():
                     seen = frame[known]
@@ -157,7 +145,7 @@ class StoreOps:
                         (seen[again], list(SEEN)),
                     ):
                         if len(rows):
-                            _update_by_key(
+                            update_by_key(
                                 conn, i, "dedupe_key", rows, columns, reprocessing(max_recompute)
                             )
                     flagged = seen.get("reopen")
@@ -253,7 +241,7 @@ class StoreOps:
                 update(i)
                 .where(i.c.incident_id == incident_id, i.c.status == RESOLVED)
                 .values(
-                    feedback_json=_json(doc),
+                    feedback_json=json_text(doc),
                     was_hint_correct=feedback.was_hint_correct,
                     resolution_time_seconds=feedback.resolution_time_seconds,
                     feedback_by=by,
@@ -322,4 +310,4 @@ class StoreOps:
 
     def _read(self, query: Any, nullable: Sequence[str] = ()) -> pd.DataFrame:
         with self.engine.connect() as conn:
-            return _read_frame(conn, query, nullable)
+            return read_frame(conn, query, nullable)

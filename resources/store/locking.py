@@ -15,7 +15,7 @@
 
 PostgreSQL needs neither: its writers lock rows, not tables, so two days write the same tables at
 once; ``InvoiceStore`` streams into one transaction there. Not for: deciding what is written
-(``resources/store.py``) or turning frames into rows (``resources/store_io.py``).
+(``resources/store/resource.py``) or turning frames into rows (``resources/store/cells.py``).
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ import pandas as pd
 from sqlalchemy import Column, Engine, MetaData, Table, delete, inspect, select, text
 from sqlalchemy.engine import Connection
 
-from resources import store_schema as s
-from resources.store_io import _insert_frame, _integer_columns
-from resources.store_marker import KEY, quiet_write
+from resources.store import schema as s
+from resources.store.bulk import insert_frame
+from resources.store.cells import integer_columns
+from resources.store.marker import KEY, quiet_write
 
 # Any 64-bit number that nothing else in the database uses as an advisory lock key.
 SCHEMA_LOCK_KEY = 0x1A7C_E5C4_E3A5_0001
@@ -74,10 +75,10 @@ def replace_staged(
     names: Sequence[str],
     days: Sequence[str],
     chunks: Iterable[dict[str, pd.DataFrame]],
-    before_swap: Callable[[Connection], None],
+    before_swap: Callable[[Connection], None] | None = None,
 ) -> None:
     """SQLite: replace ``days`` of the named stage tables with the rows of ``chunks``, holding the
-    write lock only for the swap (``before_swap`` runs first inside it)."""
+    write lock only for the swap (``before_swap``, if given, runs first inside it)."""
     with engine.connect() as conn:
         quote = conn.dialect.identifier_preparer.quote
         with conn.begin():
@@ -90,14 +91,15 @@ def replace_staged(
                             raise ValueError(f"{name!r} is not among the replaced tables {names}")
                         if len(frame):
                             table = s.STAGE_TABLES[name]
-                            rows = _integer_columns(frame, table)
-                            _insert_frame(conn, staged[name], rows, [c.name for c in table.columns])
+                            rows = integer_columns(frame, table)
+                            insert_frame(conn, staged[name], rows, [c.name for c in table.columns])
                     # Nothing a reader sees has changed: the store's last-write marker moves at
                     # the swap (and bumping it here would take the store's write lock).
                     quiet_write(conn)
             with conn.begin():
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
-                before_swap(conn)
+                if before_swap is not None:
+                    before_swap(conn)
                 for name in names:
                     table = s.STAGE_TABLES[name]
                     columns = ", ".join(quote(c.name) for c in table.columns)

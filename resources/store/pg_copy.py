@@ -21,7 +21,7 @@ import pandas as pd
 from sqlalchemy import Boolean, DateTime, Float, Integer, String
 
 from invoice_assets.kernel.memory import collector_paused
-from resources.store_io import _py
+from resources.store.cells import py_value
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 TRAILER = struct.pack(">h", -1)
@@ -105,7 +105,7 @@ def _text_cells(series: pd.Series) -> list[bytes]:
     encoded: list[bytes] = []
     for value in distinct.tolist():
         if value.__class__ is not str:  # documents → JSON text, numpy scalars → Python, as
-            value = str(_py(value))  # the store's other writes give them
+            value = str(py_value(value))  # the store's other writes give them
         data = value.encode("utf-8")
         encoded.append(pack(len(data)) + data)
     encoded.append(NULL)  # code -1

@@ -1,6 +1,6 @@
 """What readiness asks of the store: can it answer, can it write, is there room to write.
 
-A mixin of ``InvoiceStore`` (``resources/store.py``): ``ping_ms`` (a ``SELECT 1``), ``probe_write``
+A mixin of ``InvoiceStore`` (``resource.py``): ``ping_ms`` (a ``SELECT 1``), ``probe_write``
 (a committed one-row write, so a read-only database or a full disk shows before a run fails on
 it) and ``free_bytes`` (free space on the SQLite file's disk). Not for: judging the answers
 (``invoice_assets/services/readiness.py`` does, against Health.*), or the Dagster instance's
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import shutil
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +18,8 @@ from sqlalchemy import Engine, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
-from resources import store_schema as s
+from invoice_assets.kernel.clock import SYSTEM_CLOCK
+from resources.store import schema as s
 
 PROBE_KEY = "readiness_probe"
 SQLITE_BUSY_SECONDS = 30  # how long a SQLite statement waits for another writer's lock
@@ -38,8 +38,9 @@ class HealthOps:
 
     def ping_ms(self) -> float:
         """Round-trip time of ``SELECT 1`` in milliseconds (raises if the database is down)."""
+        engine = self.engine  # a first use ensures the schema: before the clock starts
         started = time.perf_counter()
-        with self.engine.connect() as conn:
+        with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         return (time.perf_counter() - started) * 1000.0
 
@@ -48,7 +49,7 @@ class HealthOps:
         lock is held by a writer right now (inconclusive, and nothing to wait for: a run may
         hold it for minutes); raises when the database cannot write (read-only, disk full)."""
         meta = s.store_meta
-        stamp = datetime.now(UTC).isoformat()
+        stamp = SYSTEM_CLOCK.now().isoformat()
         sqlite_db = self.engine.dialect.name == "sqlite"
         dialect = sqlite if sqlite_db else postgresql
         with self.engine.connect() as conn:

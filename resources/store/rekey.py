@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy import (
     Column,
@@ -48,23 +48,28 @@ from sqlalchemy import (
 )
 from sqlalchemy import select as sql_select
 from sqlalchemy import update as sql_update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from invoice_assets.domain.incidents import ACK, MANUAL_RESOLVED, RESOLVED, dedupe_key
 from invoice_assets.domain.suppliers import TAX_ID, SupplierDirectory
-from resources import store_schema as s
-from resources.store_incidents import serialise_incident_writes
+from invoice_assets.kernel.clock import SYSTEM_CLOCK
+from resources.store import schema as s
+from resources.store.incidents import serialise_incident_writes
 
-if TYPE_CHECKING:
-    from resources.store import InvoiceStore
+
+class _Store(Protocol):
+    """What ``rekey_store`` needs of an ``InvoiceStore`` (whose engine ensures the schema)."""
+
+    @property
+    def engine(self) -> Engine: ...
+
 
 REASON = "canonical supplier id"
 CHUNK = 1_000  # ids per IN (…) list
 
 
-def rekey_store(store: InvoiceStore, suppliers: SupplierDirectory) -> dict[str, int]:
+def rekey_store(store: _Store, suppliers: SupplierDirectory) -> dict[str, int]:
     """``rekey_suppliers`` on ``store`` in one transaction (after the supplier table changed)."""
-    store.ensure_schema()
     with store.engine.begin() as conn:
         return rekey_suppliers(conn, suppliers)
 
@@ -87,7 +92,7 @@ def rekey_suppliers(conn: Connection, suppliers: SupplierDirectory | None = None
     ids = {sid or name: suppliers.resolve_one(name, tax).id for name, sid, tax in printed}
     taxed = _taxed_keys(conn, suppliers)  # before the stage rows move
     moved = _rekey_stage_rows(conn, suppliers)
-    rekeyed, merged = _rekey_incidents(conn, suppliers, taxed, datetime.now(UTC))
+    rekeyed, merged = _rekey_incidents(conn, suppliers, taxed, SYSTEM_CLOCK.now())
     renamed = _name_extractions(conn, suppliers, printed) + _name_incidents(conn, suppliers, ids)
     return {
         "invoice_keys_changed": moved,

@@ -2,17 +2,18 @@
 
 The embedded default is a SQLite file under ``INVOICE_HOME`` (``./.invoice_home``); set
 ``INVOICE_DB_URL`` (``postgresql+psycopg2://…``) for PostgreSQL. The schema is created or migrated
-on first use and carries a version. Stage writes replace a partition in one transaction (delete,
-then bulk insert), which is what makes reruns and backfills idempotent. Incident writes are
-upserts by dedupe key that never touch operator fields (status set by a person, resolution,
-feedback).
+once per process, on the first use of the engine for its URL (``InvoiceStore.engine``), and
+carries a version: no caller has to remember it. Stage writes replace a partition in one
+transaction (delete, then bulk insert), which is what makes reruns and backfills idempotent.
+Incident writes are upserts by dedupe key that never touch operator fields (status set by a
+person, resolution, feedback).
 
 Not for: business rules (``invoice_assets.domain``) or Dagster's own storage.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,22 +39,22 @@ from sqlalchemy.engine import Connection
 
 from invoice_assets.domain.records import ItemError, source_name
 from invoice_assets.domain.summary import queue_stuck
-from resources import store_marker
-from resources import store_schema as s
-from resources.store_alerts import AlertOps
-from resources.store_health import SQLITE_BUSY_SECONDS, HealthOps
-from resources.store_io import IN_CHUNK, _as_utc, _insert_frame, _integer_columns, _read_frame
-from resources.store_locking import replace_staged, schema_is_current, schema_lock
-from resources.store_ops import StoreOps
-from resources.store_reports import ReportOps
+from invoice_assets.kernel.clock import SYSTEM_CLOCK
+from resources.store import marker as store_marker
+from resources.store import migrations
+from resources.store import schema as s
+from resources.store.alerts import AlertOps
+from resources.store.bulk import insert_frame
+from resources.store.cells import IN_CHUNK, as_utc, integer_columns, read_frame
+from resources.store.health import SQLITE_BUSY_SECONDS, HealthOps
+from resources.store.locking import replace_staged, schema_is_current, schema_lock
+from resources.store.ops import StoreOps
+from resources.store.report_queries import ReportOps
 
 _ENGINES: dict[str, Engine] = {}
 _SCHEMA_READY: set[str] = set()  # URLs whose schema this process already created or checked
 _ENGINE_LOCK = Lock()
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+_SCHEMA_LOCK = Lock()  # held while this process creates or migrates a schema
 
 
 def _engine(url: str) -> Engine:
@@ -73,10 +74,11 @@ def _engine(url: str) -> Engine:
         return engine
 
 
-def _forget_decisions(conn: Connection, names: Iterable[str], days: Sequence[str]) -> None:
-    """Rewritten extractions have not been decided yet: their days' decision times go, or the
-    new rows would be measured against a decision made before they started."""
-    if "extractions" in names and days:
+def forget_decisions(conn: Connection, days: Sequence[str]) -> None:
+    """Decisions follow extractions: a day whose extractions are rewritten has not been decided
+    yet, so its decision time goes (in the rewrite's transaction), or the new rows would be
+    measured against a decision made before they started. ``mark_decided`` sets it again."""
+    if days:
         conn.execute(delete(s.decisions).where(s.decisions.c.day.in_(list(days))))
 
 
@@ -133,21 +135,30 @@ class InvoiceStore(StoreOps, ReportOps, AlertOps, HealthOps, dg.ConfigurableReso
 
     @property
     def engine(self) -> Engine:
-        return _engine(self.url)
+        """The pooled engine of ``url``; its schema is ensured on the first use in a process."""
+        url = self.url
+        if url not in _SCHEMA_READY:
+            self.ensure_schema()
+        return _engine(url)
 
     # -- schema ---------------------------------------------------------------------------------
     def ensure_schema(self) -> int:
-        """Create missing tables and run pending migrations; returns the schema version."""
-        if self.url in _SCHEMA_READY:
+        """Create missing tables and run pending migrations, once per process and URL (the
+        ``engine`` property calls it; nobody else has to); returns the schema version."""
+        url = self.url
+        if url in _SCHEMA_READY:
             return s.SCHEMA_VERSION
-        version = self._migrate()
-        _SCHEMA_READY.add(self.url)
+        with _SCHEMA_LOCK:  # threads of one process (the readiness checks) ensure it once
+            if url in _SCHEMA_READY:
+                return s.SCHEMA_VERSION
+            version = self._migrate(_engine(url))
+            _SCHEMA_READY.add(url)
         return version
 
-    def _migrate(self) -> int:
-        if schema_is_current(self.engine):  # a store opened as it is writes (and locks) nothing
+    def _migrate(self, engine: Engine) -> int:
+        if schema_is_current(engine):  # a store opened as it is writes (and locks) nothing
             return s.SCHEMA_VERSION
-        with self.engine.begin() as conn:
+        with engine.begin() as conn:
             schema_lock(conn)  # another process may be creating the same tables right now
             s.metadata.create_all(conn)
             if store_marker.read(conn) is None:
@@ -162,7 +173,7 @@ class InvoiceStore(StoreOps, ReportOps, AlertOps, HealthOps, dg.ConfigurableReso
                 )
                 return s.SCHEMA_VERSION
             for target in range(version + 1, s.SCHEMA_VERSION + 1):
-                for statement in s.MIGRATIONS.get(target, []):
+                for statement in migrations.MIGRATIONS.get(target, []):
                     if callable(statement):
                         statement(conn)
                     else:
@@ -176,7 +187,7 @@ class InvoiceStore(StoreOps, ReportOps, AlertOps, HealthOps, dg.ConfigurableReso
             return max(version, s.SCHEMA_VERSION)
 
     def last_write(self) -> int | None:
-        """The store's last-write marker (``resources/store_marker.py``): it moves with every
+        """The store's last-write marker (``resources/store/marker.py``): it moves with every
         committed write, in every process; None on a store that has none yet."""
         with self.engine.connect() as conn:
             return store_marker.read(conn)
@@ -185,6 +196,17 @@ class InvoiceStore(StoreOps, ReportOps, AlertOps, HealthOps, dg.ConfigurableReso
     def replace_partitions(self, writes: dict[str, pd.DataFrame], days: Sequence[str]) -> None:
         """Replace ``days`` of each named stage table with the frames' rows, atomically."""
         self.replace_partitions_streamed(list(writes), days, [writes])
+
+    def replace_extractions(
+        self, names: Sequence[str], days: Sequence[str], chunks: Iterable[dict[str, pd.DataFrame]]
+    ) -> None:
+        """``replace_partitions_streamed`` for the extractions of ``days`` (``names`` holds
+        ``extractions`` and the tables written with it), under the rule *decisions follow
+        extractions*: the days' decision times go in the same transaction (``forget_decisions``).
+        """
+        if "extractions" not in names:
+            raise ValueError(f"replace_extractions writes the extractions table, not only {names}")
+        self._replace(names, days, chunks, lambda conn: forget_decisions(conn, days))
 
     def replace_partitions_streamed(
         self, names: Sequence[str], days: Sequence[str], chunks: Iterable[dict[str, pd.DataFrame]]
@@ -196,18 +218,28 @@ class InvoiceStore(StoreOps, ReportOps, AlertOps, HealthOps, dg.ConfigurableReso
         Other days can be replaced at the same time by other processes, and the producer may
         write to the store itself: PostgreSQL locks only the replaced rows, and on SQLite the
         rows are staged first and the database's write lock is held only to swap them in
-        (``resources/store_locking.py``).
+        (``resources/store/locking.py``).
         """
+        self._replace(names, days, chunks, None)
+
+    def _replace(
+        self,
+        names: Sequence[str],
+        days: Sequence[str],
+        chunks: Iterable[dict[str, pd.DataFrame]],
+        also: Callable[[Connection], None] | None,
+    ) -> None:
+        """The replacement of ``replace_partitions_streamed``; ``also`` runs in its transaction,
+        before the rows are swapped in."""
         unknown = set(names) - set(s.STAGE_TABLES)
         if unknown:
             raise ValueError(f"unknown stage tables: {sorted(unknown)}")
         if self.backend == "sqlite":
-            replace_staged(
-                self.engine, names, days, chunks, lambda c: _forget_decisions(c, names, days)
-            )
+            replace_staged(self.engine, names, days, chunks, also)
             return
         with self.engine.begin() as conn:
-            _forget_decisions(conn, names, days)
+            if also is not None:
+                also(conn)
             for name in names:
                 table = s.STAGE_TABLES[name]
                 conn.execute(delete(table).where(table.c.day.in_(list(days))))
@@ -220,17 +252,17 @@ class InvoiceStore(StoreOps, ReportOps, AlertOps, HealthOps, dg.ConfigurableReso
 
     def _bulk_insert(self, conn: Connection, name: str, frame: pd.DataFrame) -> None:
         table = s.STAGE_TABLES[name]
-        _insert_frame(conn, table, _integer_columns(frame, table), [c.name for c in table.columns])
+        insert_frame(conn, table, integer_columns(frame, table), [c.name for c in table.columns])
 
     def read_stage(
         self, name: str, days: Sequence[str], columns: Sequence[str] | None = None
     ) -> pd.DataFrame:
         """Rows of a stage table for ``days`` (all columns, or only ``columns``), typed by the
-        schema the same way on both backends (see ``_read_frame``)."""
+        schema the same way on both backends (see ``read_frame``)."""
         table = s.STAGE_TABLES[name]
         picked = [table.c[c] for c in columns] if columns is not None else list(table.columns)
         with self.engine.connect() as conn:
-            return _read_frame(conn, select(*picked).where(table.c.day.in_(list(days))))
+            return read_frame(conn, select(*picked).where(table.c.day.in_(list(days))))
 
     def read_stage_range(
         self, name: str, first_day: str, last_day: str, columns: Sequence[str]
@@ -240,7 +272,7 @@ class InvoiceStore(StoreOps, ReportOps, AlertOps, HealthOps, dg.ConfigurableReso
             table.c.day.between(first_day, last_day)
         )
         with self.engine.connect() as conn:
-            return _read_frame(conn, query)
+            return read_frame(conn, query)
 
     def mark_decided(self, days: Sequence[str], at: datetime) -> None:
         """Record when the incidents of ``days`` were decided: one ``decisions`` row per day.
@@ -255,12 +287,15 @@ class InvoiceStore(StoreOps, ReportOps, AlertOps, HealthOps, dg.ConfigurableReso
             conn.execute(insert(d), [{"day": day, "decided_at": at_utc} for day in days])
 
     # -- inbox queue ----------------------------------------------------------------------------
-    def register_inbox(self, day: str, entries: Iterable[InboxEntry]) -> int:
-        """Register files for a day (new → received; changed content → received again).
+    def register_inbox(
+        self, day: str, entries: Iterable[InboxEntry], now: datetime | None = None
+    ) -> int:
+        """Register files for a day (new → received; changed content → received again) at
+        ``now`` (default: the system clock).
 
         Returns the number of files that are new or changed.
         """
-        now = utcnow()
+        now = SYSTEM_CLOCK.now() if now is None else now
         q = s.inbox_files
         with self.engine.begin() as conn:
             known = {
@@ -294,7 +329,7 @@ class InvoiceStore(StoreOps, ReportOps, AlertOps, HealthOps, dg.ConfigurableReso
                     )
             # One bulk insert and one executemany (not one statement per file).
             if new:
-                _insert_frame(conn, q, pd.DataFrame(new), list(new[0]))
+                insert_frame(conn, q, pd.DataFrame(new), list(new[0]))
             if changed:
                 conn.execute(
                     update(q)
@@ -314,7 +349,7 @@ class InvoiceStore(StoreOps, ReportOps, AlertOps, HealthOps, dg.ConfigurableReso
     def inbox_files(self, days: Sequence[str]) -> pd.DataFrame:
         q = s.inbox_files
         with self.engine.connect() as conn:
-            return _read_frame(
+            return read_frame(
                 conn, select(q).where(q.c.day.in_(list(days))).order_by(q.c.day, q.c.file_name)
             )
 
@@ -327,9 +362,11 @@ class InvoiceStore(StoreOps, ReportOps, AlertOps, HealthOps, dg.ConfigurableReso
         attempt: bool = False,
         items: dict[str, tuple[int, int]] | None = None,
         error_codes: dict[str, str | None] | None = None,
+        now: datetime | None = None,
     ) -> None:
-        """Move files to ``status``; ``items`` maps file → (items, failed items)."""
-        now = utcnow()
+        """Move files to ``status`` at ``now`` (default: the system clock); ``items`` maps
+        file → (items, failed items)."""
+        now = SYSTEM_CLOCK.now() if now is None else now
         q = s.inbox_files
         # Files that get the same values share one UPDATE … WHERE file_name IN (…) (chunked
         # below every backend's bound-parameter limit), instead of one statement per file.
@@ -364,9 +401,15 @@ class InvoiceStore(StoreOps, ReportOps, AlertOps, HealthOps, dg.ConfigurableReso
         conn.execute(insert(s.queue_samples).values(at=now, depth=int(depth)))
 
     def queue_state(
-        self, stuck_minutes: float, since: datetime | None = None, until: datetime | None = None
+        self,
+        stuck_minutes: float,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        now: datetime | None = None,
     ) -> dict[str, Any]:
-        """Depth now, max depth in a period, last progress, and whether the queue is stuck."""
+        """Depth now, max depth in a period, last progress, and whether the queue is stuck at
+        ``now`` (default: the system clock)."""
+        now = SYSTEM_CLOCK.now() if now is None else now
         q = s.inbox_files
         with self.engine.connect() as conn:
             depth = conn.execute(
@@ -381,10 +424,10 @@ class InvoiceStore(StoreOps, ReportOps, AlertOps, HealthOps, dg.ConfigurableReso
             if until is not None:
                 qs = qs.where(s.queue_samples.c.at < until)
             max_depth = conn.execute(qs).scalar()
-        last = _as_utc(last)
+        last = as_utc(last)
         return {
             "current_depth": int(depth),
             "max_depth_in_period": int(max(max_depth or 0, depth if since is None else 0)),
             "last_progress_at": last.isoformat() if last else None,
-            "stuck_detected": queue_stuck(int(depth), last, utcnow(), stuck_minutes),
+            "stuck_detected": queue_stuck(int(depth), last, now, stuck_minutes),
         }

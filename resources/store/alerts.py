@@ -1,6 +1,6 @@
 """Store operations on alerts: one row per alert identity, updated when its value changes.
 
-A mixin of ``InvoiceStore`` (``resources/store.py``). An alert's identity (rule, day, tenant,
+A mixin of ``InvoiceStore`` (``resource.py``). An alert's identity (rule, day, tenant,
 subject) and fingerprint come from ``invoice_assets.domain.digest.AlertSpec``; this module keeps
 one row per identity, so a rerun or a restarted sensor finds the alert it already raised instead
 of adding another, and says whether it is new, changed or unchanged.
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from resources import store_schema as s
-from resources.store_ops import _json
+from resources.store import schema as s
+from resources.store.cells import json_text
 
 if TYPE_CHECKING:
     from invoice_assets.domain.digest import AlertSpec
@@ -76,7 +76,7 @@ class AlertOps:
                         severity=spec.severity,
                         code=spec.code,
                         message=spec.message,
-                        context_json=_json(spec.context),
+                        context_json=json_text(spec.context),
                         delivered=False,
                         delivery_attempts=0,
                     )
@@ -96,7 +96,7 @@ class AlertOps:
                     updated_at=now,
                     severity=spec.severity,
                     message=spec.message,
-                    context_json=_json(spec.context),
+                    context_json=json_text(spec.context),
                     delivered=False,
                     last_error=None,
                 )

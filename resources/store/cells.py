@@ -1,33 +1,32 @@
-"""Moving frames in and out of the store's database, fast, on SQLite and PostgreSQL.
+"""Values and frames between pandas and the store's database driver (the store's leaf module).
 
-What it is for: ``InvoiceStore`` and its mixins turn pandas frames into driver rows
-(column-wise, in bounded chunks; binary COPY on PostgreSQL, ``executemany`` on SQLite) and query
-results back into typed frames (straight from the driver's tuples, the same dtypes on both
-backends). Not for: deciding what is written (``resources/store.py``, ``store_ops.py``,
-``store_reports.py``) or business rules (``invoice_assets.domain``).
+What it is for: ``InvoiceStore`` and its mixins turn pandas cells into DB-API values (column-wise,
+in bounded chunks) and query results back into typed frames (straight from the driver's tuples,
+the same dtypes on both backends). It imports no other module of the store: the bulk writers
+(``bulk.py``), the binary COPY encoder (``pg_copy.py``) and the mixins all build on it.
+Not for: deciding what is written (``resource.py``, ``ops.py``, ``reports.py``), writing rows
+(``bulk.py``) or business rules (``invoice_assets.domain``).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import bindparam, update
 from sqlalchemy.engine import Connection
 
 from invoice_assets.kernel.memory import collector_paused
-from resources.store_marker import mark_written
 
 INSERT_CHUNK_ROWS = 20_000
 IN_CHUNK = 5_000  # values per IN (…) list: far below SQLite's 32,766 bound parameters
 
 
-def _py(value: Any) -> Any:
+def py_value(value: Any) -> Any:
     """A DB-API friendly scalar: numpy → python, NaN/NaT → None, containers → JSON text."""
     if value is None or value is pd.NaT or value is pd.NA:
         return None
@@ -44,12 +43,20 @@ def _py(value: Any) -> Any:
     return value
 
 
-def _column_values(
+def json_text(value: Any) -> Any:
+    """A document as JSON text for a text column; None (and NaN) stay null."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def column_values(
     series: pd.Series, null: Any = None, process: Callable[[Any], Any] | None = None
 ) -> list[Any]:
-    """``_py`` of every cell of a column, converted column-wise: numbers and bools leave numpy
+    """``py_value`` of every cell of a column, converted column-wise: numbers and bools leave numpy
     in one pass (``astype(object)`` yields Python scalars), datetimes through
-    ``DatetimeArray.to_pydatetime``, and only object cells that are not text go through ``_py``.
+    ``DatetimeArray.to_pydatetime``, and only object cells that are not text go through
+    ``py_value``.
     Nulls (None, NaN, NaT, pd.NA) become ``null``; ``process`` (a bind processor) maps the rest.
     """
     kind = series.dtype.kind
@@ -60,13 +67,13 @@ def _column_values(
     for i in np.flatnonzero(series.isna().to_numpy()).tolist():
         values[i] = null
     if kind not in "biufM":  # object / text / other: containers → JSON, stray numpy scalars
-        values = [v if v is null or v.__class__ is str else _py(v) for v in values]
+        values = [v if v is null or v.__class__ is str else py_value(v) for v in values]
     if process is not None:
         values = [v if v is null else process(v) for v in values]
     return values
 
 
-def _row_chunks(
+def row_chunks(
     frame: pd.DataFrame,
     columns: Sequence[str],
     *,
@@ -82,20 +89,20 @@ def _row_chunks(
         part = frame.iloc[start : start + size]
         n = len(part)
         cells = [
-            _column_values(part[c], null, p) if c in part else [null] * n
+            column_values(part[c], null, p) if c in part else [null] * n
             for c, p in zip(columns, procs, strict=True)
         ]
         yield list(zip(*cells, strict=True))
 
 
-def _records(frame: pd.DataFrame, columns: Sequence[str]) -> list[dict[str, Any]]:
+def records(frame: pd.DataFrame, columns: Sequence[str]) -> list[dict[str, Any]]:
     """Rows as DB-API parameters (dicts); a column the frame lacks is null."""
     return [
-        dict(zip(columns, row, strict=True)) for rows in _row_chunks(frame, columns) for row in rows
+        dict(zip(columns, row, strict=True)) for rows in row_chunks(frame, columns) for row in rows
     ]
 
 
-def _as_utc(value: Any) -> Any:
+def as_utc(value: Any) -> Any:
     """Aware UTC datetimes from either backend (SQLite returns naive values or ISO text)."""
     if isinstance(value, str):
         try:
@@ -107,7 +114,7 @@ def _as_utc(value: Any) -> Any:
     return value
 
 
-def _read_frame(conn: Connection, query: Any, nullable: Iterable[str] = ()) -> pd.DataFrame:
+def read_frame(conn: Connection, query: Any, nullable: Iterable[str] = ()) -> pd.DataFrame:
     """The rows of a ``select`` as a frame typed by its columns' SQL types, built column-wise.
 
     Rows come straight from the DB-API cursor as plain tuples (no SQLAlchemy ``Row`` objects,
@@ -165,7 +172,7 @@ def _column(values: Sequence[Any], kind: Any, nullable: bool = False) -> Any:
     return pd.Series(np.array(values, dtype=object), dtype=object, copy=False)
 
 
-def _integer_columns(frame: pd.DataFrame, table: Any) -> pd.DataFrame:
+def integer_columns(frame: pd.DataFrame, table: Any) -> pd.DataFrame:
     """Integer columns that arrive as floats (an int column with nulls, e.g. ``http_status``
     200.0 / NaN) as nullable integers: PostgreSQL's COPY refuses "200.0" for an integer."""
     from sqlalchemy import Integer
@@ -176,107 +183,3 @@ def _integer_columns(frame: pd.DataFrame, table: Any) -> pd.DataFrame:
         if isinstance(c.type, Integer) and c.name in frame and frame[c.name].dtype.kind == "f"
     }
     return frame.assign(**fixes) if fixes else frame
-
-
-def _insert_frame(conn: Connection, table: Any, frame: pd.DataFrame, columns: list[str]) -> None:
-    """Insert the frame's rows into ``columns`` of ``table`` inside ``conn``'s transaction.
-
-    Rows are converted column by column and handed to the driver as tuples, in chunks so that
-    the Python values of a large partition never all live at once (1M invoices as one list of
-    dicts needed ~18 GiB); the transaction is still one. PostgreSQL loads them through COPY;
-    SQLite through the DB-API ``executemany`` on the transaction's own connection, with
-    SQLAlchemy's bind processors (its DATETIME text format) applied column-wise where needed.
-    """
-    mark_written(conn)  # the rows go through the DB-API directly, unseen by the SQL listener
-    if conn.dialect.name == "postgresql":
-        quote = conn.dialect.identifier_preparer.quote
-        raw = conn.connection.dbapi_connection
-        from resources.pg_binary import copy_frame  # it encodes text cells with _py
-
-        copy_frame(raw, quote(table.name), [table.c[c] for c in columns], frame)
-        return
-    dialect = conn.dialect
-    processors = [_sqlite_processor(table.c[c], frame, dialect) for c in columns]
-    quote = dialect.identifier_preparer.quote
-    statement = (
-        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
-        f"VALUES ({', '.join('?' for _ in columns)})"
-    )
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    cursor = raw.cursor()
-    try:
-        for rows in _row_chunks(frame, columns, processors=processors):
-            cursor.executemany(statement, rows)
-    finally:
-        cursor.close()
-
-
-def _update_by_key(
-    conn: Connection,
-    table: Any,
-    key: str,
-    frame: pd.DataFrame,
-    columns: list[str],
-    computed: Mapping[str, Any] | None = None,
-) -> None:
-    """Set ``columns`` of the rows of ``table`` whose ``key`` is in the frame, from the frame,
-    and the ``computed`` columns to SQL expressions over the row's current values (counters
-    incremented in the database, not read and written back).
-
-    PostgreSQL: COPY into a temporary table and one ``UPDATE … FROM`` (an executemany UPDATE
-    is one round trip per row there); SQLite: one executemany.
-    """
-    mark_written(conn)
-    computed = dict(computed or {})
-    if conn.dialect.name == "postgresql":
-        quote = conn.dialect.identifier_preparer.quote
-        name, temp, cols = quote(table.name), f"{table.name}_updates", [key, *columns]
-        conn.exec_driver_sql(
-            f"CREATE TEMPORARY TABLE {temp} ON COMMIT DROP AS"
-            f" SELECT {', '.join(quote(c) for c in cols)} FROM {name} WITH NO DATA"
-        )
-        from resources.pg_binary import copy_frame
-
-        copy_frame(conn.connection.dbapi_connection, temp, [table.c[c] for c in cols], frame)
-        sets = [f"{quote(c)} = u.{quote(c)}" for c in columns]
-        sets += [
-            f"{quote(c)} = "
-            + str(expr.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-            for c, expr in computed.items()
-        ]
-        conn.exec_driver_sql(
-            f"UPDATE {name} SET {', '.join(sets)}"
-            f" FROM {temp} AS u WHERE {name}.{quote(key)} = u.{quote(key)}"
-        )
-        conn.exec_driver_sql(f"DROP TABLE {temp}")
-        return
-    params = [
-        {"b_key": row[0], **dict(zip(columns, row[1:], strict=True))}
-        for chunk in _row_chunks(frame, [key, *columns])
-        for row in chunk
-    ]
-    conn.execute(
-        update(table)
-        .where(table.c[key] == bindparam("b_key"))
-        .values({c: bindparam(c) for c in columns} | computed),
-        params,
-    )
-
-
-def _sqlite_processor(
-    column: Any, frame: pd.DataFrame, dialect: Any
-) -> Callable[[Any], Any] | None:
-    """SQLAlchemy's bind processor of a column on SQLite, or None where the values the frame
-    gives are already what it would pass on (floats to a Float column, bools to a Boolean)."""
-    from sqlalchemy import Boolean, Float
-
-    process = column.type.dialect_impl(dialect).bind_processor(dialect)
-    if process is None or column.name not in frame:
-        return None
-    kind = frame[column.name].dtype.kind
-    if isinstance(column.type, Float) and kind in "biuf":
-        return None
-    if isinstance(column.type, Boolean) and kind == "b":
-        return None
-    return process  # type: ignore[no-any-return]

@@ -1,12 +1,12 @@
 """The SQL of the incident writes that race each other: a rerun's and an operator's.
 
-What it is for: ``write_incidents`` (``store_ops.py``) applies a reconciliation decided from a
+What it is for: ``write_incidents`` (``ops.py``) applies a reconciliation decided from a
 snapshot read before its transaction, while operators change statuses and give feedback. So the
 pipeline's writes are serialised with each other (``serialise_incident_writes``), its counters are
 incremented in SQL (``reprocessing``), and every status change, the pipeline's and the
 operators', is a compare-and-set on the status it expects (``resolve_vanished``,
 ``StatusConflict``). Not for: deciding what changes (``invoice_assets.domain.incidents``), or
-reading incidents (``store_ops.py``).
+reading incidents (``ops.py``).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from invoice_assets.domain.incidents import (
     RESOLVED,
     past_recompute_limit,
 )
-from resources import store_schema as s
-from resources.store_io import IN_CHUNK, _column_values
+from resources.store import schema as s
+from resources.store.cells import IN_CHUNK, column_values
 
 _INCIDENT_WRITES_LOCK = zlib.crc32(b"invoice_assets.incidents")  # PostgreSQL advisory lock key
 
@@ -109,10 +109,10 @@ def resolve_vanished(conn: Connection, resolved: pd.DataFrame, now: datetime) ->
     if len(resolved):
         for key, *state in zip(
             resolved["dedupe_key"].tolist(),
-            _column_values(resolved["expected_status"]),
-            _column_values(resolved["status"]),
-            _column_values(resolved["resolution_reason"]),
-            _column_values(resolved["resolved_at"]),
+            column_values(resolved["expected_status"]),
+            column_values(resolved["status"]),
+            column_values(resolved["resolution_reason"]),
+            column_values(resolved["resolved_at"]),
             strict=True,
         ):
             groups.setdefault(tuple(state), []).append(key)

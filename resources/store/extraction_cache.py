@@ -6,7 +6,7 @@ prompt version and the answer-schema hash, so a rerun of unchanged files makes n
 change to what is asked gives a miss. Personal data is masked before anything is stored.
 
 Not for: deciding what to extract or retry (``resources/openai_extractor.py`` and the extractions
-asset do), or the pipeline's own tables (``resources/store.py``).
+asset do), or the pipeline's own tables (``resources/store/resource.py``).
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from sqlalchemy import Engine, delete, insert, select
 
 from invoice_assets.domain.privacy import mask_pii
 from invoice_assets.domain.records import ExtractionRecord, parse_record_bytes
-from resources import store_schema as s
-from resources.store import InvoiceStore, utcnow
+from invoice_assets.kernel.clock import SYSTEM_CLOCK
+from resources.store import schema as s
+from resources.store.resource import InvoiceStore
 
 
 class ExtractionCache:
@@ -83,7 +84,7 @@ class ExtractionCache:
             "record_json": _masked_record(record).model_dump_json(),  # no personal data stored
             "raw_response": _masked_json_text(raw_response),
             "usage_json": json.dumps(dict(usage)) if usage is not None else None,
-            "created_at": utcnow(),
+            "created_at": SYSTEM_CLOCK.now(),
         }
         with self.engine.begin() as conn:
             conn.execute(delete(table).where(table.c.cache_key == key))

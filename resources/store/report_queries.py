@@ -1,8 +1,8 @@
 """Store operations behind the reports and the ops surface: run summaries and health reports,
-the ops API request log, the per-invoice facts reports aggregate, and the small reads
-readiness and ``/metrics`` make.
+the ops API request log, the per-invoice facts reports aggregate, the counts the alert digest
+reads, and the small reads readiness and ``/metrics`` make.
 
-A mixin of ``InvoiceStore`` (``resources/store.py``) next to ``StoreOps`` (incidents and
+A mixin of ``InvoiceStore`` (``resources/store/resource.py``) next to ``StoreOps`` (incidents and
 feedback): the same engine, split out so each file stays readable. What a report says is decided
 in ``invoice_assets/services/reporting.py`` and the domain; this module only reads and writes rows.
 """
@@ -16,12 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Engine, delete, func, insert, or_, select
 
-from resources import store_schema as s
-from resources.store_io import _as_utc
-from resources.store_marker import quiet_write
-from resources.store_ops import _json
+from resources.store import schema as s
+from resources.store.cells import as_utc, json_text
+from resources.store.marker import quiet_write
 
 _VALIDATION_FACTS = ("has_mismatch", "mismatch_ratio", "suspect_reason")
 
@@ -63,7 +62,7 @@ class ReportOps:
         with self.engine.begin() as conn:
             conn.execute(delete(table).where(table.c.day == day))
             conn.execute(
-                insert(table).values(day=day, generated_at=now, **{column: _json(document)})
+                insert(table).values(day=day, generated_at=now, **{column: json_text(document)})
             )
 
     def load_document(self, kind: str, day: str) -> dict[str, Any] | None:
@@ -211,6 +210,40 @@ class ReportOps:
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
+    def digest_counts(self, first_day: str, last_day: str) -> dict[str, int]:
+        """The counts the Alert.* rules read, over inbox days [first_day, last_day]."""
+        i, x = s.incidents, s.extractions
+        in_days = i.c.day.between(first_day, last_day)
+        with self.engine.connect() as conn:
+            incidents = conn.execute(select(func.count()).where(in_days)).scalar_one()
+            calc_bug = conn.execute(
+                select(func.count()).where(in_days, i.c.primary_flag == "CALC_BUG")
+            ).scalar_one()
+            past_limit = conn.execute(
+                select(func.count()).where(
+                    i.c.recompute_limit_exceeded.is_(True), i.c.status != "RESOLVED"
+                )
+            ).scalar_one()
+            # an exhausted invoice was attempted (max_attempts times) though no call was made today
+            attempted = conn.execute(
+                select(func.count()).where(
+                    x.c.day.between(first_day, last_day),
+                    or_(x.c.extraction_ms.is_not(None), x.c.error_code == "exhausted"),
+                )
+            ).scalar_one()
+            exhausted = conn.execute(
+                select(func.count()).where(
+                    x.c.day.between(first_day, last_day), x.c.error_code == "exhausted"
+                )
+            ).scalar_one()
+        return {
+            "incidents": int(incidents),
+            "calc_bug_incidents": int(calc_bug),
+            "recompute_limit_exceeded": int(past_limit),
+            "extraction_attempted": int(attempted),
+            "extraction_exhausted": int(exhausted),
+        }
+
     def latest_day(self) -> str | None:
         """The newest inbox day with extracted invoices."""
         with self.engine.connect() as conn:
@@ -232,8 +265,8 @@ class ReportOps:
             extraction = conn.execute(select(func.max(s.extractions.c.started_at))).scalar()
 
         return {
-            "last_incident_at": _as_utc(incident).isoformat() if incident else None,
-            "last_extraction_at": _as_utc(extraction).isoformat() if extraction else None,
+            "last_incident_at": as_utc(incident).isoformat() if incident else None,
+            "last_extraction_at": as_utc(extraction).isoformat() if extraction else None,
         }
 
     def count_rows(self, table_name: str) -> int:
