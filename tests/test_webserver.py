@@ -74,11 +74,11 @@ def test_the_webserver_serves_the_asset_lineage(tmp_path: Path) -> None:
     assert parents == {
         "extractions": [],
         "validated_invoices": ["extractions"],
-        "offers": ["validated_invoices"],
-        "quality_scores": ["offers"],
-        "incidents": ["quality_scores"],
-        "run_summary": ["incidents"],
-        "system_health_report": ["incidents"],
+        "offers": ["extractions", "validated_invoices"],
+        "quality_scores": ["extractions", "offers", "validated_invoices"],
+        "incidents": ["extractions", "quality_scores", "validated_invoices"],
+        "run_summary": ["extractions", "incidents", "validated_invoices"],
+        "system_health_report": ["extractions", "incidents", "validated_invoices"],
     }
     groups = {"/".join(n["assetKey"]["path"]): n["groupName"] for n in nodes}
     assert groups["system_health_report"] == "monitoring"

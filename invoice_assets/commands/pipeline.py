@@ -83,13 +83,14 @@ def _materialise_or_exit(work: Callable[[], list[RunOutcome]]) -> list[RunOutcom
 @click.option("--json", "as_json", is_flag=True)
 def demo(days: int, invoices_per_day: int, seed: int, end_date: str | None, as_json: bool) -> None:
     """Generate invoices with known anomalies, materialise every day, print the summary."""
-    from invoice_assets.definitions import build_definitions
     from invoice_assets.demo import generate_demo
     from invoice_assets.services.materialise import instance_for, materialise
     from invoice_assets.services.reporting import build_run_summary
 
     t = require_thresholds()
     settings = require_settings()
+    from invoice_assets.definitions import defs  # loads once the thresholds are known good
+
     last = date.fromisoformat(partition_day(end_date, "--end-date"))
     window = [(last - timedelta(days=days - 1 - i)).isoformat() for i in range(days)]
     partition_day(window[0], "the first demo day (--end-date minus --days)")
@@ -100,7 +101,7 @@ def demo(days: int, invoices_per_day: int, seed: int, end_date: str | None, as_j
         lambda: materialise(
             window,
             instance_for(settings),
-            defs=build_definitions(),
+            defs=defs,
             progress=progress,
             tags=cli_tags(operator=None),
             slot_wait_seconds=wait,
@@ -157,12 +158,13 @@ def run(first: str, last: str | None, operator: str | None, wait_seconds: float 
     Runs whose process died are marked failed and their pool slots freed first; waiting for a
     slot held by a live run ends after --wait-seconds (exit 1) or on SIGTERM/SIGINT (exit 128 +
     the signal's number, no run started)."""
-    from invoice_assets.definitions import build_definitions
     from invoice_assets.services.materialise import day_range, instance_for, materialise
     from invoice_assets.services.partitions import SINGLE_RUN
 
     t = require_thresholds()
     settings = require_settings()
+    from invoice_assets.definitions import defs  # loads once the thresholds are known good
+
     try:
         days = day_range(
             partition_day(first, "--date"), partition_day(first if last is None else last, "--to")
@@ -174,7 +176,7 @@ def run(first: str, last: str | None, operator: str | None, wait_seconds: float 
         lambda: materialise(
             days,
             instance_for(settings),
-            defs=build_definitions(),
+            defs=defs,
             single_run=settings.backfill_policy == SINGLE_RUN,
             progress=progress,
             tags=cli_tags(operator),

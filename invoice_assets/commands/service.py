@@ -147,10 +147,11 @@ def token(name: str) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def smoke(postgres: str | None, as_json: bool) -> None:
     """Post-deploy check: the seven E2E steps on a throwaway store; exit 0 pass, 1 fail."""
-    from invoice_assets.definitions import build_definitions
     from invoice_assets.services.post_deploy_smoke import run_smoke
 
     require_thresholds()
+    from invoice_assets.definitions import build_definitions  # imports once the config is good
+
     report = run_smoke(build_definitions, postgres, progress=progress)
     lines = [f"{'PASS' if s['ok'] else 'FAIL'}  {s['step']}" for s in report.steps]
     lines.append("SMOKE PASSED" if report.passed else "SMOKE FAILED")
