@@ -89,7 +89,8 @@ def demo(days: int, invoices_per_day: int, seed: int, end_date: str | None, as_j
 
     t = require_thresholds()
     settings = require_settings()
-    from invoice_assets.definitions import defs  # loads once the thresholds are known good
+    # imported once the thresholds are known good (the module builds the location's defs)
+    from invoice_assets.definitions import build_definitions
 
     last = date.fromisoformat(partition_day(end_date, "--end-date"))
     window = [(last - timedelta(days=days - 1 - i)).isoformat() for i in range(days)]
@@ -101,7 +102,7 @@ def demo(days: int, invoices_per_day: int, seed: int, end_date: str | None, as_j
         lambda: materialise(
             window,
             instance_for(settings),
-            defs=defs,
+            defs=build_definitions(),  # this environment's, now (not the module's first)
             progress=progress,
             tags=cli_tags(operator=None),
             slot_wait_seconds=wait,
@@ -163,7 +164,8 @@ def run(first: str, last: str | None, operator: str | None, wait_seconds: float 
 
     t = require_thresholds()
     settings = require_settings()
-    from invoice_assets.definitions import defs  # loads once the thresholds are known good
+    # imported once the thresholds are known good (the module builds the location's defs)
+    from invoice_assets.definitions import build_definitions
 
     try:
         days = day_range(
@@ -176,7 +178,7 @@ def run(first: str, last: str | None, operator: str | None, wait_seconds: float 
         lambda: materialise(
             days,
             instance_for(settings),
-            defs=defs,
+            defs=build_definitions(),  # this environment's, now (not the module's first)
             single_run=settings.backfill_policy == SINGLE_RUN,
             progress=progress,
             tags=cli_tags(operator),
