@@ -75,7 +75,7 @@ def build_resources(env: Mapping[str, str]) -> dict[str, object]:
         "thresholds": ThresholdsResource.from_thresholds(thresholds, source),
         "store": store,
         "inbox": InboxResource(path=str(settings.inbox)),
-        "extractor": InboxExtractor(),
+        "extractor": inbox_extractor(settings, thresholds.Validation.LOW_CONFIDENCE),
         "openai": openai_extractor(settings),
         "market_data": MarketDataResource(),
         "suppliers": SuppliersResource(path=str(suppliers_file(env))),
@@ -84,6 +84,12 @@ def build_resources(env: Mapping[str, str]) -> dict[str, object]:
             webhook_url=dg.EnvVar("INVOICE_ALERT_WEBHOOK_URL") if settings.webhook_url else None,
         ),
     }
+
+
+def inbox_extractor(settings: Settings, low_confidence: float) -> InboxExtractor:
+    """The router with the extraction mode and OCR switch of the environment."""
+    mode, ocr = settings.extraction()
+    return InboxExtractor(mode=mode, ocr=ocr, low_confidence=low_confidence)
 
 
 def openai_extractor(settings: Settings) -> OpenAIExtractor:

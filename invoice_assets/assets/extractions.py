@@ -10,7 +10,6 @@ the day (1M invoices a day).
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -20,56 +19,15 @@ from invoice_assets.checks.expectations import EXTRACTIONS_CHECK, extractions_ex
 from invoice_assets.dead_runs import TAG_PROCESS, process_tags
 from invoice_assets.domain.arrays import collector_paused, rate
 from invoice_assets.domain.frames import items_to_frames
-from invoice_assets.domain.records import InboxItem, ItemError, mark_duplicates, sniff_kind
+from invoice_assets.domain.records import mark_duplicates
 from invoice_assets.domain.suppliers import SupplierDirectory
 from invoice_assets.stage import md_counts
 from resources import store_schema as s
 from resources.extractor import ExtractedItem, InboxExtractor
 from resources.inbox import InboxResource, extract_entry
-from resources.openai_extractor import ExtractionCache, OpenAIExtractor
+from resources.openai_extractor import OpenAIExtractor
 from resources.store import InboxEntry, InvoiceStore, utcnow
 from resources.suppliers import SuppliersResource
-
-
-def _documents(
-    entries: list[InboxEntry],
-    queue: pd.DataFrame,
-    openai: OpenAIExtractor,
-    store: InvoiceStore,
-) -> tuple[dict[str, list[ExtractedItem]], dict[str, float]]:
-    """PDF and image files through the OpenAI extractor (cached; exhausted ones not retried)."""
-    previous = queue.set_index("file_name") if len(queue) else None
-    docs, out = [], {}
-    for entry in entries:
-        if entry.refusal is not None:  # never opened (links out of the inbox, FIFOs, …)
-            continue
-        content = Path(entry.path).read_bytes()
-        if sniff_kind(content) not in ("pdf", "image"):
-            continue
-        prior = (
-            previous.loc[entry.file_name]
-            if previous is not None and entry.file_name in previous.index
-            else None
-        )
-        if (
-            prior is not None
-            and prior["status"] == "failed"
-            and prior["sha256"] == entry.sha256
-            and int(prior["attempts"]) >= openai.max_attempts
-        ):
-            error = ItemError("exhausted", None, f"{int(prior['attempts'])} attempts failed")
-            exhausted = InboxItem(entry.file_name, None, entry.sha256, None, error)
-            out[entry.file_name] = [ExtractedItem(exhausted, None, None)]
-            continue
-        docs.append((entry.file_name, content))
-    usage: dict[str, float] = {}
-    if docs:
-        batch = openai.extract_documents(docs, ExtractionCache(store))
-        for (name, _), outcome in zip(docs, batch.items, strict=True):
-            out[name] = [outcome]
-        usage = {k: float(v) for k, v in batch.usage.items() if isinstance(v, int | float)}
-    return out, usage
-
 
 CHECKED = ["day", "invoice_key", "source_file", "status", "error_code"]  # kept for the GX suite
 
@@ -155,7 +113,11 @@ class _Day:
 
 
 def _open_day(
-    day: str, store: InvoiceStore, inbox: InboxResource, openai: OpenAIExtractor
+    day: str,
+    store: InvoiceStore,
+    inbox: InboxResource,
+    extractor: InboxExtractor,
+    openai: OpenAIExtractor,
 ) -> tuple[_Day, dict[str, float]]:
     """Register the day's files as processing and extract its documents (before any rows are
     written: the extraction cache and the queue are written outside the stage transaction)."""
@@ -164,8 +126,9 @@ def _open_day(
     queue = store.inbox_files([day])
     store.set_inbox_status(day, [e.file_name for e in entries], "processing", attempt=True)
     started = utcnow()
-    documents, usage = _documents(entries, queue, openai, store) if openai.api_key else ({}, {})
-    return _Day(day, entries, documents, started), usage
+    batch = extractor.extract_documents(entries, queue, openai, store)  # the router
+    documents = {name: outcome.items for name, outcome in batch.outcomes.items()}
+    return _Day(day, entries, documents, started), batch.usage
 
 
 @daily_asset(
@@ -196,7 +159,7 @@ def extractions(
         # name the process that holds this run's pool slot, so a dead one can be reaped
         context.instance.add_run_tags(context.run_id, process_tags())
     known = suppliers.load()  # before any file is registered: a broken table stops the run
-    opened = [_open_day(day, store, inbox, openai) for day in days]
+    opened = [_open_day(day, store, inbox, extractor, openai) for day in days]
     work = [d for d, _ in opened]
     store.replace_partitions_streamed(
         ["extractions", "line_items"], days, (f for d in work for f in d.frames(extractor, known))

@@ -293,7 +293,13 @@ def parse_record_bytes(raw: bytes) -> ExtractionRecord | ItemError:
 
 
 ContentKind = Literal["json", "jsonl", "pdf", "image", "xml", "zip", "html", "empty", "unknown"]
-DOCUMENT_KINDS: tuple[str, ...] = ("pdf", "image", "xml", "zip", "html")  # read by a document reader
+DOCUMENT_KINDS: tuple[str, ...] = (
+    "pdf",
+    "image",
+    "xml",
+    "zip",
+    "html",
+)  # read by a document reader
 
 
 def sniff_kind(content: bytes) -> ContentKind:
@@ -361,7 +367,9 @@ def parse_inbox_content(source_file: str, content: bytes, max_bytes: int) -> lis
     if kind in DOCUMENT_KINDS:
         return [failed("extractor_unavailable", f"{kind} needs a document extractor (disabled)")]
     if kind == "unknown":
-        return [failed("unsupported_type", "content is neither JSON, XML, HTML, PDF, zip nor an image")]
+        return [
+            failed("unsupported_type", "content is neither JSON, XML, HTML, PDF, zip nor an image")
+        ]
     if kind == "json" and source_file.lower().endswith(".jsonl"):
         kind = "jsonl"  # a broken first line must not swallow the other records of the file
     if kind == "json":

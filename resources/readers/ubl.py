@@ -44,6 +44,7 @@ DISTRIBUTION_NAMES = ("dağıtım", "dagitim", "dağitim")
 YEK_NAMES = ("yek",)
 DEMAND_NAMES = ("güç", "guc", "demand")
 KWH_CODES = frozenset({"KWH"})
+PAYABLE_GAP_TL = Decimal(5)  # suppliers round the payable by less than this (facts §3)
 KW_CODES = frozenset({"KWT", "KW"})
 
 
@@ -88,7 +89,9 @@ def parse_xml(content: bytes, limits: XmlLimits | None = None) -> Element:
                 if root is None:
                     root = element
                 if depth > limits.max_depth:
-                    raise ReaderError("xml_too_deep", f"elements nest deeper than {limits.max_depth}")
+                    raise ReaderError(
+                        "xml_too_deep", f"elements nest deeper than {limits.max_depth}"
+                    )
             else:
                 depth -= 1
     except DefusedXmlException as exc:
@@ -360,7 +363,9 @@ def invoice_record(invoice: Element) -> dict[str, Any]:
                 btv_seen = True
                 btv_evidence.append(text)
     if vat_seen:
-        extraction["vat_tl"] = _field(vat, conf(vat_check), note(vat_check, "; ".join(vat_evidence)))
+        extraction["vat_tl"] = _field(
+            vat, conf(vat_check), note(vat_check, "; ".join(vat_evidence))
+        )
     if btv_seen:
         extraction["btv_tl"] = _field(btv, conf([]), note([], "; ".join(btv_evidence)))
 
@@ -391,7 +396,10 @@ def invoice_record(invoice: Element) -> dict[str, Any]:
     payable_checks: list[bool | None] = []
     if payable is not None and inclusive is not None:
         expected_payable = inclusive + (rounding or Decimal(0))
-        payable_checks.append(abs(payable - inclusive) < 5 or abs(payable - expected_payable) < 1)
+        payable_checks.append(
+            abs(payable - inclusive) < PAYABLE_GAP_TL
+            or abs(payable - expected_payable) < Decimal(1)
+        )
         if rounding:
             payable_text += f" (PayableRoundingAmount {rounding})"
     extraction["payable_tl"] = _field(payable, conf(payable_checks), note([], payable_text))

@@ -89,7 +89,8 @@ def make_ubl(spec: UblSpec | None = None) -> bytes:
   <cac:InvoicePeriod><cbc:StartDate>{s.period[0]}</cbc:StartDate><cbc:EndDate>{s.period[1]}</cbc:EndDate></cac:InvoicePeriod>
   <cac:AccountingSupplierParty><cac:Party>
     <cac:PartyIdentification><cbc:ID schemeID="VKN">{s.vkn}</cbc:ID></cac:PartyIdentification>
-    <cac:PartyIdentification><cbc:ID schemeID="MERSISNO">0123456789000015</cbc:ID></cac:PartyIdentification>
+    <cac:PartyIdentification><cbc:ID schemeID="MERSISNO">0123456789000015</cbc:ID>
+    </cac:PartyIdentification>
     <cac:PartyName><cbc:Name>{s.supplier}</cbc:Name></cac:PartyName>
   </cac:Party></cac:AccountingSupplierParty>
   <cac:AccountingCustomerParty><cac:Party>
@@ -152,9 +153,11 @@ def xml_external_entity() -> bytes:
 def zip_bomb(size: int = 512 * 1024 * 1024) -> bytes:
     """A small zip declaring one member of ``size`` zero bytes (deflate shrinks it ~1000×)."""
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        with archive.open("invoice.xml", "w", force_zip64=True) as member:
-            chunk = b"\x00" * (1 << 20)
-            for _ in range(size >> 20):
-                member.write(chunk)
+    with (
+        zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive,
+        archive.open("invoice.xml", "w", force_zip64=True) as member,
+    ):
+        chunk = b"\x00" * (1 << 20)
+        for _ in range(size >> 20):
+            member.write(chunk)
     return buffer.getvalue()
