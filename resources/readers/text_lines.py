@@ -1,0 +1,186 @@
+"""Lines of invoice text as labelled segments, and the label vocabulary (EXTRACTION-FACTS §3).
+
+What it is for: cutting each cleaned line into segments (a label followed by its values; a second
+label after a value starts a new segment, since text extraction puts two columns on one line),
+naming what a segment's label is (energy line, distribution, BTV, VAT, base, total, payable, …),
+and finding the ``qty × unit_price = amount`` triple of a billing line by arithmetic, which also
+settles ambiguous ``d{1,3}.ddd`` numbers (facts §4, §7).
+
+Not for: choosing among segments or building records (``text_invoice.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from itertools import combinations, product
+
+from resources.readers.numbers import Number, find_numbers
+from resources.readers.text_clean import label_key
+
+UNIT_WORDS = frozenset(
+    {"kwh", "kw", "kvarh", "kvar", "kvah", "mwh", "tl", "try", "tlkwh", "krkwh", "kr", "tlkw"}
+    | {"tlmwh", "adet", "gun", "ay", "x", "tlay", "kwhay", "birim"}
+)
+KWH_UNITS = frozenset({"kwh", "kw", "mwh"})
+_WORD = re.compile(r"\S+")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A label and the values printed after it (on its line, or on value-only lines below)."""
+
+    page: int  # 1-based
+    line_no: int  # index of the line within its invoice
+    text: str  # as printed (cleaned)
+    key: str  # label_key of the label words only (no digits from values)
+    kind: str | None
+    numbers: tuple[Number, ...]
+
+    @property
+    def amounts(self) -> list[Number]:
+        return [n for n in self.numbers if not n.percent]
+
+
+def _is_label_word(word: str) -> bool:
+    key = label_key(word)
+    return sum(c.isalpha() for c in key) >= 2 and key not in UNIT_WORDS and not key[:1].isdigit()
+
+
+def split_segments(line: str) -> list[tuple[str, str]]:
+    """``[(label, segment_text)]``: a label word after a word holding digits starts a segment."""
+    out: list[tuple[int, int, int]] = []  # (start, label_end, end)
+    start = 0
+    label_end = -1
+    seen_value = False
+    for match in _WORD.finditer(line):
+        word = match.group(0)
+        if _is_label_word(word):
+            if seen_value:
+                out.append((start, label_end, match.start()))
+                start, label_end, seen_value = match.start(), -1, False
+            if label_end == -1 or not seen_value:
+                label_end = match.end()
+        elif any(c.isdigit() for c in word):
+            seen_value = True
+    out.append((start, label_end, len(line)))
+    return [
+        (line[s:le] if le > s else "", line[s:e].strip()) for s, le, e in out if line[s:e].strip()
+    ]
+
+
+def classify(key: str) -> str | None:
+    """What a label names, from its folded key (``label_key``); None for anything else."""
+
+    def has(*words: str) -> bool:
+        return any(w in key for w in words)
+
+    if not key:
+        return None
+    if has("yuvarlama"):
+        return "rounding"
+    if has("odenecek", "odenmesigereken", "payable"):
+        return "payable"
+    if has("haric") and has("kdv", "vergi"):
+        return "base"
+    if has("matrah"):
+        return "vat_base"
+    if has("faturatutari", "vergilerdahil", "vergidahil", "kdvdahil", "toplamtotal"):
+        return "total"
+    if has("geneltoplam", "faturatoplami", "faturatoplamtutari", "odemetutari"):
+        return "total"
+    if has("kdv", "katmadeger"):
+        return "vat"
+    if has("btv", "belediyetuketimvergisi", "tuketimvergisi", "havagazi") or key.startswith("etv"):
+        return "btv"
+    if key.startswith("yek") or has("yekbedel", "yekdem", "yenilenebilir"):
+        return "yek"
+    if has("dagitim"):
+        return "distribution"
+    if has("gucbedel") and not has("asim"):
+        return "demand"
+    if has("reaktif", "kvarh", "endeks", "indeks", "ortalama", "istatistik", "carpan", "sayac"):
+        return None
+    if has("aktifenerji", "enerjibedel", "enerjituk", "enerjisatis", "tekzaman", "kademe"):
+        return "energy_total" if has("toplam") else "energy"
+    if has("ektuketim", "tuketimbedel"):
+        return "energy"
+    if has("toplamtuketim", "tuketimtoplam", "faturalanantuketim", "tuketimmiktari"):
+        return "consumption_total"
+    if key.startswith("tuketim") and len(key) <= 12:
+        return "consumption_total"
+    return None
+
+
+def segments_of(page: int, line_no: int, line: str) -> list[Segment]:
+    found: list[Segment] = []
+    for label, text in split_segments(line):
+        key = "".join(c for c in label_key(label) if not c.isdigit())
+        kind = classify(key)
+        found.append(Segment(page, line_no, text, key, kind, tuple(find_numbers(text))))
+    return found
+
+
+@dataclass(frozen=True)
+class Triple:
+    """A billing line's ``qty × unit_price = amount``, as it held."""
+
+    qty: Decimal
+    unit_price: Decimal
+    amount: Decimal
+    price_decimals: int
+    allowance: Decimal
+    error: Decimal
+
+
+def _places(value: Decimal) -> int:
+    exponent = value.as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
+def _unit_after(line: str, n: Number) -> bool:
+    rest = line[n.end :].split()
+    return bool(rest) and label_key(rest[0]) in KWH_UNITS
+
+
+def _roles(
+    line: str, a: Number, av: Decimal, b: Number, bv: Decimal
+) -> tuple[Decimal, Decimal, int]:
+    """``(qty, unit_price, price decimals)`` of two factors: the one a kWh unit follows is the
+    quantity, else the one printed with fewer decimals, else the larger."""
+    a_unit, b_unit = _unit_after(line, a), _unit_after(line, b)
+    if a_unit != b_unit:
+        a_is_qty = a_unit
+    elif _places(av) != _places(bv):
+        a_is_qty = _places(av) < _places(bv)
+    else:
+        a_is_qty = abs(av) >= abs(bv)
+    return (av, bv, _places(bv)) if a_is_qty else (bv, av, _places(av))
+
+
+def find_triple(text: str, numbers: list[Number]) -> Triple | None:
+    """The ``qty × unit_price ≈ amount`` among ``numbers`` within facts §7's allowance
+    (``|qty| × 0.5·10^-d + 0.01 TL``, ``d`` = printed price decimals); the amount is tried from
+    the right, every reading of an ambiguous number is tried, the first that holds wins."""
+    count = len(numbers)
+    for k in range(count - 1, -1, -1):
+        others = [i for i in range(count) if i != k]
+        pairs = sorted(combinations(others, 2), key=lambda ij: -(ij[0] + ij[1]))
+        for i, j in pairs:
+            triple = _check(text, numbers[i], numbers[j], numbers[k])
+            if triple is not None:
+                return triple
+    return None
+
+
+def _check(text: str, a: Number, b: Number, amount_n: Number) -> Triple | None:
+    for av, bv, amount in product(a.values, b.values, amount_n.values):
+        qty, price, places = _roles(text, a, av, b, bv)
+        if qty == 0 or price == 0 or amount == 0:
+            continue
+        allowance = abs(qty) * Decimal(5) * Decimal(10) ** -(places + 1) + Decimal("0.01")
+        error = abs(qty * price - amount)
+        if error <= allowance:
+            return Triple(qty, price, amount, places, allowance, error)
+    return None
