@@ -180,18 +180,13 @@ def _page_payloads(doc: Any, pages: range) -> list[dict[str, str]]:
     return payloads
 
 
-def _ocr_records(
-    texts: list[str], sha: str, cache: OcrCache | None
-) -> list[dict[str, Any]] | ReaderError:
+def _ocr_records(texts: list[str]) -> list[dict[str, Any]] | ReaderError:
     from resources.readers.text_invoice import read_invoice_text
 
     try:
-        records = list(read_invoice_text(texts, method="ocr"))
+        return list(read_invoice_text(texts, method="ocr"))
     except ReaderError as exc:
         return exc
-    if cache is not None and records:
-        cache.put(sha, records)
-    return records
 
 
 def _read_pdf(content: bytes, limits: ReadLimits, ocr: bool, cache: OcrCache | None) -> Reading:
@@ -201,7 +196,14 @@ def _read_pdf(content: bytes, limits: ReadLimits, ocr: bool, cache: OcrCache | N
     except ImportError:
         raise ReaderError("extractor_unavailable", "the PDF reader is not installed") from None
     sha = hashlib.sha256(content).hexdigest()
-    with open_pdf(content, max_pages=limits.max_pages) as doc:
+    try:
+        opened = open_pdf(content, max_pages=limits.max_pages)
+    except ReaderError as exc:
+        # PDFium refuses to load a document without pages: name it for what it is
+        if exc.code == "pdf_corrupt" and _zero_pages(content):
+            raise ReaderError("pdf_empty", "the PDF has no pages") from None
+        raise
+    with opened as doc:
         texts = [doc.text(i) for i in range(doc.page_count)]
         image_pages = [i for i, text in enumerate(texts) if not text.strip()]
         records: list[dict[str, Any]] = []
@@ -225,17 +227,22 @@ def _read_pdf(content: bytes, limits: ReadLimits, ocr: bool, cache: OcrCache | N
             if ocr:
                 from resources.readers.ocr import ocr_text
 
+                from resources.readers.qr import find_payload
+
                 ocr_texts = [""] * len(texts)
+                payloads = _page_payloads(doc, range(len(texts)))
                 for index in image_pages:
                     images = doc.images(index)
-                    if images:
-                        biggest = max(images, key=lambda a: a.shape[0] * a.shape[1])
-                    else:
-                        biggest = doc.render(index, scale=200 / 72)
+                    if not images:  # a blank page: nothing to read
+                        continue
+                    biggest = max(images, key=lambda a: a.shape[0] * a.shape[1])
                     ocr_texts[index] = ocr_text(biggest)
-                outcome = _ocr_records(ocr_texts, sha, None)
+                    payload = find_payload([biggest])  # the QR inside a screenshot
+                    if payload and payload not in payloads:
+                        payloads.append(payload)
+                outcome = _ocr_records(ocr_texts)
                 if isinstance(outcome, list):
-                    _ground_with_qr(outcome, _page_payloads(doc, range(len(texts))))
+                    _ground_with_qr(outcome, payloads)
                     if cache is not None:
                         cache.put(sha, outcome)
                     if not records:
@@ -251,6 +258,14 @@ def _read_pdf(content: bytes, limits: ReadLimits, ocr: bool, cache: OcrCache | N
     return Reading(method, list(records))
 
 
+def _zero_pages(content: bytes) -> bool:
+    import re
+
+    from resources.openai_documents import _has_page_object
+
+    return bool(re.search(rb"/Count\s*0\b", content)) and not _has_page_object(content)
+
+
 def _read_image(content: bytes, limits: ReadLimits, ocr: bool, cache: OcrCache | None) -> Reading:
     from resources.readers.ocr import image_from_bytes, ocr_text
 
@@ -264,7 +279,7 @@ def _read_image(content: bytes, limits: ReadLimits, ocr: bool, cache: OcrCache |
             "ocr_disabled", "an image needs OCR, which is turned off (INVOICE_OCR=off)"
         )
     text = ocr_text(image)
-    outcome = _ocr_records([text], sha, None)
+    outcome = _ocr_records([text])
     if isinstance(outcome, ReaderError):
         raise outcome
     from resources.readers.qr import find_payload
