@@ -27,7 +27,7 @@ GROUNDED = 0.99
 FILLED = 0.9
 CONTRADICTED = 0.4
 TOLERANCE_TL = Decimal("0.01")
-MAX_SIDE = 4000  # pixels: an image is not upscaled past this
+MAX_SIDE = 2400  # pixels: an image is not upscaled past this (bigger costs seconds)
 
 
 def _decode(detector: Any, image: np.ndarray) -> str | None:
@@ -54,7 +54,23 @@ def decode_qr(image: np.ndarray) -> str | None:
     found = _decode(detector, gray)
     if found:
         return found
-    for factor in (2, 3, 4):
+    height, width = gray.shape[:2]
+    if min(height, width) >= 300:  # a page or screenshot: its quarters, top right first
+        half_y, half_x = height // 2, width // 2
+        for top, left in ((0, half_x), (0, 0), (half_y, half_x), (half_y, 0)):
+            quarter = gray[top : top + half_y, left : left + half_x]
+            found = _decode(detector, quarter) or _scaled(detector, quarter, 2)
+            if found:
+                return found
+        return None
+    return _scaled(detector, gray)
+
+
+def _scaled(detector: Any, gray: np.ndarray, most: int = 4) -> str | None:
+    """Upscaled ×2–4 with a white border (helps small codes, facts §5)."""
+    import cv2
+
+    for factor in range(2, most + 1):
         if max(gray.shape[:2]) * factor > MAX_SIDE:
             break
         bigger = cv2.resize(gray, None, fx=factor, fy=factor, interpolation=cv2.INTER_NEAREST)

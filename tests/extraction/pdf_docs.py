@@ -96,10 +96,10 @@ def page_image(lines: list[str], qr: bytes | None = None) -> bytes:
     draw = ImageDraw.Draw(image)
     font = ImageFont.truetype(str(FONT), 22)
     for n, text in enumerate(lines):
-        draw.text((40, 60 + n * 42), text, fill="black", font=font)
+        draw.text((40, 300 + n * 42), text, fill="black", font=font)
     if qr is not None:
         with Image.open(io.BytesIO(qr)) as code:
-            image.paste(code.convert("RGB"), (700, 900))
+            image.paste(code.convert("RGB"), (620, 30))  # top right, as printed
     out = io.BytesIO()
     image.save(out, "PNG")
     return out.getvalue()
@@ -167,4 +167,6 @@ def bomb_png(width: int = 100_000, height: int = 100_000) -> bytes:
 
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     rows = zlib.compress(b"\x00" * 4096, 9)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+    )

@@ -18,7 +18,7 @@ class UblSpec:
     """One electricity invoice; amounts computed the way a supplier's system would."""
 
     invoice_no: str = "ABC2025000123456"
-    ettn: str = field(default_factory=lambda: str(uuid.uuid4()))
+    ettn: str = ""  # default: a UUID derived from the number and period (reproducible)
     supplier: str = "Örnek Elektrik Perakende Satış A.Ş."
     vkn: str = "1234567890"
     issue_date: str = "2025-12-05"
@@ -29,6 +29,11 @@ class UblSpec:
     distribution_price: str = "1.234567"
     btv_rate: str = "0.05"
     rounding: str = "0.00"
+
+    def __post_init__(self) -> None:
+        if not self.ettn:
+            name = f"{self.invoice_no}|{self.period[0]}|{self.energy}"
+            self.ettn = str(uuid.uuid5(uuid.NAMESPACE_URL, name))
 
     def kwh(self) -> Decimal:
         return sum((Decimal(q) for _, q, _ in self.energy), Decimal(0))
