@@ -330,8 +330,13 @@ class _Invoice:
             total_page = vat.segment.page
             checks = {"VAT = rate × base": True}
 
+        base_value = base.value if base is not None else None
+        if base_value is None and total_value is not None and vat is not None:
+            base_value = total_value - vat.value
         lines_hold = (
-            base is not None and line_sum != 0 and _near(line_sum, base.value, Decimal("0.05"))
+            base_value is not None
+            and line_sum != 0
+            and _near(line_sum, base_value, Decimal("0.05"))
         )
         payable, payable_checks = self._payable(payables, roundings, total_value)
         total_checks = dict(checks)

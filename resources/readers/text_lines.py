@@ -92,7 +92,9 @@ def classify(key: str) -> str | None:
         return "total"
     if has("kdv", "katmadeger"):
         return "vat"
-    if has("btv", "belediyetuketimvergisi", "tuketimvergisi", "havagazi") or key.startswith("etv"):
+    if has(
+        "btv", "belediyetuketimvergisi", "tuketimvergisi", "havagaz", "tukver"
+    ) or key.startswith("etv"):
         return "btv"
     if key.startswith("yek") or has("yekbedel", "yekdem", "yenilenebilir"):
         return "yek"
