@@ -12,6 +12,7 @@ PDFium is not thread-safe: one ``PdfDoc`` belongs to one thread.
 
 from __future__ import annotations
 
+import re
 from itertools import pairwise
 from types import TracebackType
 
@@ -175,6 +176,15 @@ def _rgb(bitmap: pdfium.PdfBitmap, *, keep_alpha: bool = True) -> np.ndarray | N
     return np.ascontiguousarray(array)
 
 
+_EMPTY_TREE = re.compile(rb"/Type\s*/Pages\b[^>]*/Count\s+0\b|/Count\s+0\b[^>]*/Type\s*/Pages\b")
+_PAGE = re.compile(rb"/Type\s*/Page(?![s\w])")
+
+
+def _declares_no_pages(content: bytes) -> bool:
+    """PDFium refuses a document without pages as malformed; its page tree says it is empty."""
+    return bool(_EMPTY_TREE.search(content)) and not _PAGE.search(content)
+
+
 def open_pdf(content: bytes, *, max_pages: int) -> PdfDoc:
     """Open a PDF from bytes, or ``ReaderError``: ``pdf_encrypted``, ``pdf_corrupt``,
     ``pdf_empty`` (no pages) or ``pdf_too_many_pages`` (more than ``max_pages``)."""
@@ -185,6 +195,8 @@ def open_pdf(content: bytes, *, max_pages: int) -> PdfDoc:
     except pdfium.PdfiumError as exc:
         if exc.err_code == _PASSWORD_ERROR:
             raise ReaderError("pdf_encrypted", "the PDF needs a password") from exc
+        if _declares_no_pages(content):
+            raise ReaderError("pdf_empty", "the PDF has no pages") from exc
         raise ReaderError("pdf_corrupt", f"PDFium cannot open it: {exc}") from exc
     count = len(pdf)
     if count == 0:
