@@ -23,7 +23,13 @@ from resources.readers.confidence import adjust_field, field_value, low_confiden
 from resources.readers.errors import ReaderError
 from resources.readers.numbers import Number, find_numbers
 from resources.readers.text_clean import clean_text
-from resources.readers.text_lines import Segment, Triple, find_triple, segments_of
+from resources.readers.text_lines import (
+    PRICE_CEILING_TL,
+    Segment,
+    Triple,
+    find_triple,
+    segments_of,
+)
 from resources.readers.text_meta import (
     find_ettn,
     find_invoice_date,
@@ -111,7 +117,7 @@ def split_invoices(page_lines: list[list[str]]) -> list[list[tuple[int, str]]]:
 
 def _money(number: Number) -> list[Decimal]:
     """Readings of a printed amount; a reading with three decimals is no amount of money."""
-    money = [v for v in number.values if _places(v) <= 2]
+    money = [v for v in number.values if _places(v) < 3]
     return money or list(number.values)
 
 
@@ -170,13 +176,14 @@ class _Invoice:
         loose: list[Billed] = []
         for segment in self._of_kind(kind):
             text = segment.text
-            triple = find_triple(text, segment.amounts)
+            ceiling = None if kind == "demand" else PRICE_CEILING_TL
+            triple = find_triple(text, segment.amounts, price_ceiling=ceiling)
             if triple is None:
                 more = self._continuation(segment)
                 if more:
                     text = f"{segment.text} {more}"
                     numbers = [n for n in find_numbers(text) if not n.percent]
-                    triple = find_triple(text, numbers)
+                    triple = find_triple(text, numbers, price_ceiling=ceiling)
             if triple is not None:
                 key = (triple.qty, triple.unit_price, triple.amount)
                 if key not in seen:
@@ -299,7 +306,7 @@ class _Invoice:
             v
             for s in self._of_kind("vat_base")
             for v in self._values_of_segment(s)
-            if len(s.amounts) >= 2
+            if len(s.amounts) > 1
         ]
         bases = self._values("base") + self._values("vat_base", after_word="matrah")
         payables = self._values("payable")

@@ -129,7 +129,7 @@ def _period_in(text: str) -> str | None:
         for m in DATE.finditer(text)
         if 1 <= int(m.group(3)) <= 12 and 1 <= int(m.group(1)) <= 31 and _valid(m)
     ]
-    if len(dates) >= 2 and dates[1] > dates[0]:
+    if len(dates) > 1 and dates[1] > dates[0]:
         middle = dates[0] + timedelta(days=(dates[1] - dates[0]).days // 2)
         return f"{middle.year:04d}-{middle.month:02d}"
     for match in YEAR_MONTH.finditer(text):
