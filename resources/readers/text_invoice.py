@@ -27,6 +27,7 @@ from resources.readers.text_lines import (
     PRICE_CEILING_TL,
     Segment,
     Triple,
+    column_kinds,
     find_triple,
     segments_of,
 )
@@ -146,10 +147,36 @@ class _Invoice:
         self.segments: list[list[Segment]] = [
             segments_of(page, index, text) for index, (page, text) in enumerate(lines)
         ]
+        self._columns_to_segments()
         self.fields: dict[str, dict[str, Any]] = {}
         self.items: list[dict[str, Any]] = []
         # billing lines of a kind printing qty, price and amount whose arithmetic did not hold
         self.unbalanced: dict[str, list[str]] = {}
+
+    def _columns_to_segments(self) -> None:
+        """A header row of labels over a row of their values (a summary box) becomes one
+        segment per label, so ``Fatura Tutarı  Ödenecek Tutar`` over ``37.450,08  37.450,00``
+        reads like two labelled lines. Only when the counts of labels and amounts agree."""
+        for index in range(len(self.segments) - 1):
+            row, below = self.segments[index], self.segments[index + 1]
+            if len(row) != 1 or row[0].numbers or len(below) != 1 or below[0].key:
+                continue
+            labels = column_kinds(row[0].key)
+            amounts = below[0].amounts
+            if len([k for _, k in labels if k]) < 2:
+                continue
+            dated = [k for _, k in labels if k is None]
+            if len(labels) - len(dated) != len(amounts):
+                continue
+            page = row[0].page
+            made: list[Segment] = []
+            for (word, kind), number in zip([x for x in labels if x[1]], amounts, strict=True):
+                text = f"{row[0].text} » {word} {number.token}"
+                made.append(Segment(page, index, text, word, kind, tuple(find_numbers(text))))
+            self.segments[index] = [
+                Segment(m.page, index, m.text, m.key, m.kind, m.numbers) for m in made
+            ]
+            self.segments[index + 1] = []
 
     # -- gathering -------------------------------------------------------------------------
 
@@ -168,34 +195,65 @@ class _Invoice:
             extra.extend(s.text for s in row)
         return " ".join(extra)
 
+    def _triple_of(
+        self, segment: Segment, ceiling: Decimal | None
+    ) -> tuple[Triple | None, str, int]:
+        """A segment's arithmetic, with value-only rows below it when it needs them:
+        ``(triple, the text it came from, rows used below)``."""
+        triple = find_triple(segment.text, segment.amounts, price_ceiling=ceiling)
+        if triple is not None:
+            return triple, segment.text, 0
+        more = self._continuation(segment)
+        if not more:
+            return None, segment.text, 0
+        text = f"{segment.text} {more}"
+        numbers = [n for n in find_numbers(text) if not n.percent]
+        found = find_triple(text, numbers, price_ceiling=ceiling)
+        return found, text, (CONTINUATION_LINES if found is not None else 0)
+
+    def _rows_below(self, segment: Segment, skip: int) -> Iterable[Segment]:
+        """Value-only rows right below a billing line (a tier printed without its own label)."""
+        for row in self.segments[segment.line_no + 1 + skip :]:
+            if len(row) != 1 or row[0].key or len(row[0].amounts) < 3:
+                return
+            yield row[0]
+
     def _billed(self, kind: str) -> list[Billed]:
         """The lines of one kind whose arithmetic holds (duplicates printed twice kept once);
-        when none holds, the first line of the kind read from its printed order, unchecked."""
+        when none holds, the first line of the kind read from its printed order, unchecked.
+        Energy also takes band lines (Gündüz/Puant/Gece) whose arithmetic holds."""
         found: list[Billed] = []
         seen: set[tuple[Decimal, Decimal, Decimal]] = set()
         loose: list[Billed] = []
-        for segment in self._of_kind(kind):
-            text = segment.text
-            ceiling = None if kind == "demand" else PRICE_CEILING_TL
-            triple = find_triple(text, segment.amounts, price_ceiling=ceiling)
-            if triple is None:
-                more = self._continuation(segment)
-                if more:
-                    text = f"{segment.text} {more}"
-                    numbers = [n for n in find_numbers(text) if not n.percent]
-                    triple = find_triple(text, numbers, price_ceiling=ceiling)
+        ceiling = None if kind == "demand" else PRICE_CEILING_TL
+        kinds = (kind, "energy_band") if kind == "energy" else (kind,)
+        segments = [s for row in self.segments for s in row if s.kind in kinds]
+
+        def add(segment: Segment, text: str, label: str, triple: Triple) -> None:
+            key = (triple.qty, triple.unit_price, triple.amount)
+            if key not in seen:
+                seen.add(key)
+                found.append(Billed(segment, text, label, triple, triple.amount))
+
+        for segment in segments:
+            triple, text, used = self._triple_of(segment, ceiling)
             if triple is not None:
-                key = (triple.qty, triple.unit_price, triple.amount)
-                if key not in seen:
-                    seen.add(key)
-                    found.append(Billed(segment, text, _label_of(segment), triple, triple.amount))
+                add(segment, text, _label_of(segment), triple)
+                if used == 0:
+                    for row in self._rows_below(segment, 0):
+                        below = find_triple(row.text, row.amounts, price_ceiling=ceiling)
+                        if below is None:
+                            break
+                        add(row, row.text, f"{_label_of(segment)} (devam)", below)
+                continue
+            if segment.kind == "energy_band":
                 continue
             amounts = [n for n in find_numbers(text) if not n.percent]
-            if len(amounts) >= 3:
+            if len(amounts) > 2:
                 self.unbalanced.setdefault(kind, []).append(text)
             if amounts and not loose:
-                qty = amounts[0].values[-1] if len(amounts) >= 3 else None
-                price = amounts[-2].values[0] if len(amounts) >= 3 else None
+                qty = amounts[0].values[-1] if len(amounts) > 2 else None
+                price = amounts[-2].values[0] if len(amounts) > 2 else None
                 amount = _money(amounts[-1])[0]
                 loose.append(Billed(segment, text, _label_of(segment), None, amount, qty, price))
         return found or loose

@@ -100,12 +100,14 @@ def classify(key: str) -> str | None:
         return "btv"
     if key.startswith("yek") or has("yekbedel", "yekdem", "yenilenebilir"):
         return "yek"
-    if has("dagitim"):
+    if has("dagitim", "dagbed"):
         return "distribution"
     if has("gucbedel") and not has("asim"):
         return "demand"
     if has("reaktif", "kvarh", "endeks", "indeks", "ortalama", "istatistik", "carpan", "sayac"):
         return None
+    if has("gunduz", "puant", "gece") and not has("toplam"):
+        return "energy_band"  # a band's billing line only when its arithmetic holds
     if has("aktifenerji", "enerjibedel", "enerjituk", "enerjisatis", "tekzaman", "kademe"):
         return "energy_total" if has("toplam") else "energy"
     if has("ektuketim", "tuketimbedel"):
@@ -115,6 +117,45 @@ def classify(key: str) -> str | None:
     if key.startswith("tuketim") and len(key) <= 12:
         return "consumption_total"
     return None
+
+
+# Labels of a header row whose values are printed in the row below (a summary box):
+# tried longest first at each position of the row's key.
+_COLUMN_LABELS = (
+    ("toplamodenecek", "payable"),
+    ("odenecek", "payable"),
+    ("vergilerdahil", "total"),
+    ("faturatutari", "total"),
+    ("kdvdahil", "total"),
+    ("geneltoplam", "total"),
+    ("kdvharic", "base"),
+    ("kdvmatrahi", "base"),
+    ("matrah", "base"),
+    ("kdv", "vat"),
+    ("btv", "btv"),
+    ("tuketimvergisi", "btv"),
+    ("enerjibedeli", "energy_total"),
+    ("dagitimbedeli", "distribution"),
+    ("yuvarlama", "rounding"),
+    ("sonodemetarihi", None),
+    ("faturatarihi", None),
+)
+
+
+def column_kinds(key: str) -> list[tuple[str, str | None]]:
+    """``[(label word, kind)]`` of a header row's labels in printed order (``None``: a label
+    whose value is no amount, such as a date, kept to hold its column's place)."""
+    found: list[tuple[str, str | None]] = []
+    at = 0
+    while at < len(key):
+        for word, kind in _COLUMN_LABELS:
+            if key.startswith(word, at):
+                found.append((word, kind))
+                at += len(word)
+                break
+        else:
+            at += 1
+    return found
 
 
 def segments_of(page: int, line_no: int, line: str) -> list[Segment]:

@@ -43,6 +43,10 @@ _MONTH_NAME = re.compile(
     r"(?i)(ocak|şubat|subat|mart|nisan|mayıs|mayis|haziran|temmuz|ağustos|agustos|eylül|eylul"
     r"|ekim|kasım|kasim|aralık|aralik)\s*[-/ ]?\s*((?:19|20)\d{2})"
 )
+_YEAR_MONTH_NAME = re.compile(
+    r"(?i)((?:19|20)\d{2})\s*[-/ ]?\s*(ocak|şubat|subat|mart|nisan|mayıs|mayis|haziran|temmuz"
+    r"|ağustos|agustos|eylül|eylul|ekim|kasım|kasim|aralık|aralik)"
+)
 LEGAL_FORM = re.compile(
     r"(?i)(A\s?\.\s?[ŞS]\s?\.?(?=\W|$)|ANON[İI]M\s+[ŞS][İI]RKET[İI]|LTD\.?\s*[ŞS]T[İI]\.?"
     r"|L[İI]M[İI]TED\s+[ŞS][İI]RKET[İI])"
@@ -141,6 +145,9 @@ def _period_in(text: str) -> str | None:
     named = _MONTH_NAME.search(text)
     if named:
         return f"{named.group(2)}-{MONTHS[_fold(named.group(1))]:02d}"
+    named = _YEAR_MONTH_NAME.search(text)
+    if named:
+        return f"{named.group(1)}-{MONTHS[_fold(named.group(2))]:02d}"
     if len(dates) == 1:
         return f"{dates[0].year:04d}-{dates[0].month:02d}"
     return None
@@ -172,7 +179,9 @@ def find_period(lines: list[str]) -> str | None:
             for match in YEAR_MONTH.finditer(line):
                 if 1 <= int(match.group(2)) <= 12:
                     return f"{match.group(1)}-{int(match.group(2)):02d}"
-    return None
+    # no period printed: the middle of the meter reading dates (ilk/son okuma)
+    readings = " ".join(line for line in lines if "okuma" in _fold(line) and DATE.search(line))
+    return _period_in(readings) if len(DATE.findall(readings)) > 1 else None
 
 
 def find_supplier(lines: list[str]) -> tuple[str | None, str | None]:
@@ -199,6 +208,18 @@ def find_supplier(lines: list[str]) -> tuple[str | None, str | None]:
     if best is None:
         return None, None
     name = re.sub(r"\s+", " ", best[2])
+    before = lines[best[1] - 1].strip() if best[1] > 0 else ""
+    stem = LEGAL_FORM.split(name)[0].split()
+    if (
+        len(stem) < 3
+        and before
+        and not any(c.isdigit() for c in before)
+        and ":" not in before
+        and len(before) <= 80
+        and not any(w in _fold(before) for w in ("fatura", "sayfa", "earsiv", "efatura"))
+        and not LEGAL_FORM.search(before)
+    ):
+        name = f"{before} {name}"  # a long legal name broken over two lines
     name = re.sub(r"(?i)^(satıcı|satici|tedarikçi|tedarikci|firma)\s*[:\-]?\s*", "", name)
     tax_id = None
     stop = limit if limit > best[1] else len(lines)

@@ -164,3 +164,44 @@ def test_periods_and_dates_in_their_printed_forms() -> None:
         record = read(HEAD + line + "\nFatura Tarihi: 31- 12 - 2025\n" + BODY)
         assert record["invoice"]["invoice_period"] == period, line
         assert record["invoice"]["invoice_date"] == "2025-12-31"
+
+
+def test_a_summary_box_of_labels_over_values_is_read_by_column() -> None:
+    box = "Fatura Tutarı Ödenecek Tutar Son Ödeme Tarihi\n4.110,00 4.110,00 25.12.2025\n"
+    body = BODY.replace("Fatura Tutarı 4.110,00\nÖdenecek Tutar 4.110,00\n", box)
+    record = read(HEAD + body)
+    fields = record["extraction"]
+    assert fields["invoice_total_with_vat_tl"]["value"] == 4110.0
+    assert fields["payable_tl"]["value"] == 4110.0
+    assert conf(record, "invoice_total_with_vat_tl") >= LOW
+
+
+def test_tiers_printed_without_their_own_label_and_priced_bands_are_summed() -> None:
+    unlabelled = BODY.replace(
+        "Aktif Enerji Bedeli 1.000,000 kWh 2,500000 2.500,00",
+        "Aktif Enerji Bedeli 600,000 kWh 2,000000 1.200,00\n400,000 kWh 3,250000 1.300,00",
+    )
+    record = read(HEAD + unlabelled)
+    assert record["extraction"]["consumption_kwh"]["value"] == 1000.0
+    assert record["extraction"]["current_active_unit_price_tl_per_kwh"]["value"] == 2.5
+    bands = BODY.replace(
+        "Aktif Enerji Bedeli 1.000,000 kWh 2,500000 2.500,00",
+        "T1 Gündüz 500,000\nT2 Puant 300,000\nT3 Gece 200,000\nTÜKETİM TOPLAMI 1.000,000\n"
+        "Gündüz 500,000 2,400000 1.200,00\nPuant 300,000 3,000000 900,00\n"
+        "Gece 200,000 2,000000 400,00",
+    )
+    record = read(HEAD + bands)
+    kwh = record["extraction"]["consumption_kwh"]
+    assert kwh["value"] == 1000.0 and kwh["confidence"] >= LOW
+    assert record["extraction"]["energy_total_tl"]["value"] == 2500.0
+
+
+def test_supplier_names_broken_over_two_lines_and_other_period_forms() -> None:
+    head = HEAD.replace(
+        "Örnek Elektrik Perakende Satış A.Ş.", "ÖRNEK İSTANBUL ANADOLU YAKASI ELEKTRİK\nSATIŞ A.Ş."
+    )
+    record = read(head + "Dönem: 2025 Kasım\n" + BODY)
+    assert record["invoice"]["supplier"] == "ÖRNEK İSTANBUL ANADOLU YAKASI ELEKTRİK SATIŞ A.Ş."
+    assert record["invoice"]["invoice_period"] == "2025-11"
+    record = read(HEAD + "İlk Okuma 01.10.2025 Son Okuma 31.10.2025\n" + BODY)
+    assert record["invoice"]["invoice_period"] == "2025-10"
