@@ -47,7 +47,7 @@ BTV_RATES = (Decimal("0.01"), Decimal("0.05"))
 KURUS = Decimal("0.02")  # two roundings to the kuruş
 PAYABLE_GAP = Decimal(5)  # suppliers round the payable to whole TL or 5 TL (facts §3)
 BILLING_KINDS = ("energy", "distribution", "demand")
-CONTINUATION_LINES = 2
+CONTINUATION_LINES = 4  # OCR may put qty, unit, price and amount on lines of their own
 
 
 @dataclass(frozen=True)
@@ -163,7 +163,7 @@ class _Invoice:
                 continue
             labels = column_kinds(row[0].key)
             amounts = below[0].amounts
-            if len([k for _, k in labels if k]) < 2:
+            if len([k for _, k in labels if k]) <= 1:
                 continue
             dated = [k for _, k in labels if k is None]
             if len(labels) - len(dated) != len(amounts):
@@ -186,13 +186,13 @@ class _Invoice:
                 if segment.kind == kind:
                     yield segment
 
-    def _continuation(self, segment: Segment) -> str:
+    def _continuation(self, segment: Segment, rows: int = CONTINUATION_LINES) -> str:
         """Value-only lines right below a segment (``qty KWH`` printed under its label)."""
         extra: list[str] = []
-        for row in self.segments[segment.line_no + 1 : segment.line_no + 1 + CONTINUATION_LINES]:
-            if any(s.key for s in row) or not any(s.numbers for s in row):
+        for row in self.segments[segment.line_no + 1 : segment.line_no + 1 + rows]:
+            if any(s.key for s in row):
                 break
-            extra.extend(s.text for s in row)
+            extra.extend(s.text for s in row)  # values, or a unit alone (``kWh``)
         return " ".join(extra)
 
     def _triple_of(
@@ -249,11 +249,11 @@ class _Invoice:
             if segment.kind == "energy_band":
                 continue
             amounts = [n for n in find_numbers(text) if not n.percent]
-            if len(amounts) > 2:
+            if len(amounts) >= 3:
                 self.unbalanced.setdefault(kind, []).append(text)
             if amounts and not loose:
-                qty = amounts[0].values[-1] if len(amounts) > 2 else None
-                price = amounts[-2].values[0] if len(amounts) > 2 else None
+                qty = amounts[0].values[-1] if len(amounts) >= 3 else None
+                price = amounts[-2].values[0] if len(amounts) >= 3 else None
                 amount = _money(amounts[-1])[0]
                 loose.append(Billed(segment, text, _label_of(segment), None, amount, qty, price))
         return found or loose
@@ -266,7 +266,7 @@ class _Invoice:
             text = segment.text
             amounts = segment.amounts
             if not amounts:
-                more = self._continuation(segment)
+                more = self._continuation(segment, rows=1)
                 text = f"{segment.text} {more}".strip()
                 amounts = [n for n in find_numbers(text) if not n.percent]
             if after_word is not None:
@@ -360,12 +360,7 @@ class _Invoice:
 
     def _taxes_and_totals(self, line_sum: Decimal, energy: Decimal | None) -> None:
         totals = self._values("total")
-        vats = self._values("vat") + [
-            v
-            for s in self._of_kind("vat_base")
-            for v in self._values_of_segment(s)
-            if len(s.amounts) > 1
-        ]
+        vats = self._values("vat") + [v for s in self._of_kind("vat_base") for v in self._vat_of(s)]
         bases = self._values("base") + self._values("vat_base", after_word="matrah")
         payables = self._values("payable")
         roundings = self._values("rounding")
@@ -444,6 +439,19 @@ class _Invoice:
                         -2000:
                     ]
                     field["confidence"] = min(0.99, field["confidence"] + 0.04)
+
+    def _vat_of(self, segment: Segment) -> list[Value]:
+        """The VAT of a ``KDV (Matrah x) %20 y`` line: its last amount when the base is not the
+        last; else the amount on the value-only line below (OCR puts it there)."""
+        amounts = segment.amounts
+        if len(amounts) > 1:
+            return self._values_of_segment(segment)
+        more = self._continuation(segment, rows=1)
+        if not amounts or not more:
+            return []
+        text = f"{segment.text} {more}"
+        below = [n for n in find_numbers(more) if not n.percent]
+        return [Value(v, segment, text) for v in _money(below[-1])] if below else []
 
     def _values_of_segment(self, segment: Segment) -> list[Value]:
         amounts = segment.amounts

@@ -52,6 +52,7 @@ LEGAL_FORM = re.compile(
     r"|L[İI]M[İI]TED\s+[ŞS][İI]RKET[İI])"
 )
 TAX_ID = re.compile(r"(?<!\d)(\d{10,11})(?!\d)")
+MAX_NAME_LINE = 81  # longer: a sentence, not the first half of a legal name
 _CUSTOMER_KEYS = ("sayin", "alici", "musteri", "abone", "tesisat")
 
 
@@ -215,7 +216,7 @@ def find_supplier(lines: list[str]) -> tuple[str | None, str | None]:
         and before
         and not any(c.isdigit() for c in before)
         and ":" not in before
-        and len(before) <= 80
+        and len(before) < MAX_NAME_LINE
         and not any(w in _fold(before) for w in ("fatura", "sayfa", "earsiv", "efatura"))
         and not LEGAL_FORM.search(before)
     ):

@@ -205,3 +205,22 @@ def test_supplier_names_broken_over_two_lines_and_other_period_forms() -> None:
     assert record["invoice"]["invoice_period"] == "2025-11"
     record = read(HEAD + "İlk Okuma 01.10.2025 Son Okuma 31.10.2025\n" + BODY)
     assert record["invoice"]["invoice_period"] == "2025-10"
+
+
+def test_ocr_text_with_every_cell_on_its_own_line() -> None:
+    cells = []
+    for line in BODY.splitlines():
+        label = line.split(" 1.000,000")[0] if "1.000,000" in line else None
+        if label is not None:
+            cells += [label, *line[len(label) :].split(" kWh ")[0].split(), "kWh"]
+            cells += line.split(" kWh ")[1].split()
+        else:
+            *words, value = line.split(" ")
+            cells += [" ".join(words), value]
+    record = read(HEAD + "\n".join(cells), method="ocr")
+    fields = record["extraction"]
+    assert fields["consumption_kwh"]["value"] == 1000.0
+    assert fields["vat_tl"]["value"] == 685.0
+    assert fields["invoice_total_with_vat_tl"]["value"] == 4110.0
+    assert fields["payable_tl"]["value"] == 4110.0
+    assert all(fields[k]["confidence"] >= LOW for k in ("consumption_kwh", "payable_tl"))
