@@ -325,6 +325,11 @@ class _Invoice:
             qty = lines[0].qty or Decimal(0)
             price = lines[0].unit_price
             note = "read from the printed order; no arithmetic held"
+            printed_total = self._consumption_values() if kind == "energy" else []
+            if not qty and printed_total and printed_total[0] > 0:
+                qty = printed_total[0]
+                price = price or (amount / qty).quantize(Decimal("0.000001"))
+                note = "kWh from the printed consumption total; no billing line arithmetic held"
         if qty_field is not None:
             extra = dict(arithmetic)
             if kind == "energy" and checked:

@@ -90,6 +90,8 @@ def classify(key: str) -> str | None:
         return "vat_base"
     if has("faturatutari", "vergilerdahil", "vergidahil", "kdvdahil", "toplamtotal"):
         return "total"
+    if has("toplamtutar") and not has("malhizmet", "iskonto", "kdv", "vergi"):
+        return "total"  # weak: arithmetic decides against a stronger label
     if has("geneltoplam", "faturatoplami", "faturatoplamtutari", "odemetutari"):
         return "total"
     if has("kdv", "katmadeger"):
@@ -229,8 +231,8 @@ def _check(
 ) -> Triple | None:
     for av, bv, amount in product(a.values, b.values, amount_n.values):
         qty, price, places = _roles(text, a, av, b, bv, ceiling)
-        if qty == 0 or price == 0 or amount == 0:
-            continue
+        if qty == 0 or price == 0 or amount == 0 or _places(amount) >= 3:
+            continue  # an amount of money has at most two decimals
         allowance = abs(qty) * Decimal(5) * Decimal(10) ** -(places + 1) + Decimal("0.01")
         error = abs(qty * price - amount)
         if error <= allowance:

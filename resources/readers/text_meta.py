@@ -52,6 +52,7 @@ LEGAL_FORM = re.compile(
     r"|L[İI]M[İI]TED\s+[ŞS][İI]RKET[İI])"
 )
 TAX_ID = re.compile(r"(?<!\d)(\d{10,11})(?!\d)")
+_OTHER_INVOICE = ("onceki", "iade", "referans", "ilgili", "iptal")
 MAX_NAME_LINE = 81  # longer: a sentence, not the first half of a legal name
 _CUSTOMER_KEYS = ("sayin", "alici", "musteri", "abone", "tesisat")
 
@@ -66,6 +67,8 @@ def find_invoice_no(lines: list[str]) -> tuple[str | None, int | None]:
     for index, line in enumerate(lines):
         upper = line.upper().replace("İ", "I")
         key = _fold(line)
+        if any(w in key for w in _OTHER_INVOICE):
+            continue  # "Önceki Fatura No", "İade Fatura No": another invoice's number
         labelled = "faturano" in key or "belgeno" in key or "faturanumara" in key
         match = INVOICE_NO.search(upper) or (
             INVOICE_NO.search(upper.replace(" ", "")) if labelled else None

@@ -224,3 +224,19 @@ def test_ocr_text_with_every_cell_on_its_own_line() -> None:
     assert fields["invoice_total_with_vat_tl"]["value"] == 4110.0
     assert fields["payable_tl"]["value"] == 4110.0
     assert all(fields[k]["confidence"] >= LOW for k in ("consumption_kwh", "payable_tl"))
+
+
+def test_another_invoices_number_on_a_page_does_not_split_the_invoice() -> None:
+    pages = [HEAD + BODY[:60], "Önceki Fatura No: ABC2024000000777\n" + BODY[60:]]
+    (record,) = read_invoice_text(pages, low_confidence=LOW)
+    assert record["invoice"]["invoice_no"] == "ABC2025000000001"
+    assert record["extraction"]["payable_tl"]["value"] == 4110.0
+
+
+def test_without_billing_arithmetic_the_printed_consumption_total_stands_in_unconfirmed() -> None:
+    text = HEAD + "Tüketim Toplamı 1.000,000 kWh\nEnerji Bedeli 2.500,00\n" + BODY[53:]
+    record = read(text)
+    kwh = record["extraction"]["consumption_kwh"]
+    assert kwh["value"] == 1000.0 and kwh["confidence"] < LOW
+    price = record["extraction"]["current_active_unit_price_tl_per_kwh"]
+    assert price["value"] == 2.5 and price["confidence"] < LOW
