@@ -11,7 +11,9 @@ Not for: running the checks (the readers do, with their own numbers).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from invoice_assets.domain.records import MAX_EVIDENCE
@@ -20,10 +22,24 @@ METHOD_DISCOUNT = {"ocr": 0.9}  # OCR reads glyphs: the same checks earn a littl
 
 
 def low_confidence_default() -> float:
-    """LOW_CONFIDENCE of ``config/thresholds.yaml`` (read when asked, never at import)."""
+    """LOW_CONFIDENCE of ``config/thresholds.yaml`` (read when asked, never at import; kept
+    while the file and the ``INVOICE_THRESHOLD*`` environment stay the same)."""
+    from resources.thresholds import thresholds_path
+
+    path = thresholds_path()
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        stamp = -1
+    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("INVOICE_THRESHOLD")))
+    return _low_confidence(str(path), stamp, env)
+
+
+@lru_cache(maxsize=4)
+def _low_confidence(path: str, stamp: int, env: tuple[tuple[str, str], ...]) -> float:
     from resources.thresholds import load_thresholds
 
-    return float(load_thresholds().Validation.LOW_CONFIDENCE)
+    return float(load_thresholds(path, dict(env)).Validation.LOW_CONFIDENCE)
 
 
 def compose_confidence(

@@ -28,7 +28,7 @@ def _normalise(token: str) -> tuple[str, str] | None:
     """``(sign, body)`` of a token stripped of units, or None if it is not a number's shape."""
     text = _STRIP.sub("", token.translate(_MINUS))
     sign = ""
-    if text[:1] in "-+":
+    if text and text[0] in "-+":
         sign, text = ("-" if text[0] == "-" else ""), text[1:]
     elif text.endswith("-") and len(text) > 1:  # "1.234,56-" (credit printed with a trailing sign)
         sign, text = "-", text[:-1]
@@ -140,7 +140,10 @@ def find_numbers(line: str) -> list[Number]:
             continue
         before = line[: match.start()].rstrip()
         after = line[match.end() :].lstrip()
-        percent = before.endswith("%") or after.startswith("%")
+        # "%20" is a rate; in "5 % 12,00" the sign belongs to the 5, not to 12,00
+        percent = after.startswith("%") or (
+            before.endswith("%") and not before[:-1].rstrip()[-1:].isdigit()
+        )
         found.append(
             Number(token, values, printed_decimals(token), match.start(), match.end(), percent)
         )

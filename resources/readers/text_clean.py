@@ -28,7 +28,7 @@ _NOT_ALNUM = re.compile(r"[^0-9a-z]+")
 
 def _doubled(token: str) -> bool:
     return (
-        len(token) >= 2
+        len(token) > 1
         and len(token) % 2 == 0
         and all(token[i] == token[i + 1] for i in range(0, len(token), 2))
     )

@@ -23,7 +23,14 @@ from resources.readers.confidence import adjust_field, field_value, low_confiden
 from resources.readers.errors import ReaderError
 from resources.readers.numbers import Number, find_numbers
 from resources.readers.text_clean import clean_text
-from resources.readers.text_lines import Segment, Triple, find_triple, segments_of
+from resources.readers.text_lines import (
+    PRICE_CEILING_TL,
+    Segment,
+    Triple,
+    column_kinds,
+    find_triple,
+    segments_of,
+)
 from resources.readers.text_meta import (
     find_ettn,
     find_invoice_date,
@@ -40,7 +47,7 @@ BTV_RATES = (Decimal("0.01"), Decimal("0.05"))
 KURUS = Decimal("0.02")  # two roundings to the kuruş
 PAYABLE_GAP = Decimal(5)  # suppliers round the payable to whole TL or 5 TL (facts §3)
 BILLING_KINDS = ("energy", "distribution", "demand")
-CONTINUATION_LINES = 2
+CONTINUATION_LINES = 4  # OCR may put qty, unit, price and amount on lines of their own
 
 
 @dataclass(frozen=True)
@@ -111,7 +118,7 @@ def split_invoices(page_lines: list[list[str]]) -> list[list[tuple[int, str]]]:
 
 def _money(number: Number) -> list[Decimal]:
     """Readings of a printed amount; a reading with three decimals is no amount of money."""
-    money = [v for v in number.values if _places(v) <= 2]
+    money = [v for v in number.values if _places(v) < 3]
     return money or list(number.values)
 
 
@@ -140,10 +147,36 @@ class _Invoice:
         self.segments: list[list[Segment]] = [
             segments_of(page, index, text) for index, (page, text) in enumerate(lines)
         ]
+        self._columns_to_segments()
         self.fields: dict[str, dict[str, Any]] = {}
         self.items: list[dict[str, Any]] = []
         # billing lines of a kind printing qty, price and amount whose arithmetic did not hold
         self.unbalanced: dict[str, list[str]] = {}
+
+    def _columns_to_segments(self) -> None:
+        """A header row of labels over a row of their values (a summary box) becomes one
+        segment per label, so ``Fatura Tutarı  Ödenecek Tutar`` over ``37.450,08  37.450,00``
+        reads like two labelled lines. Only when the counts of labels and amounts agree."""
+        for index in range(len(self.segments) - 1):
+            row, below = self.segments[index], self.segments[index + 1]
+            if len(row) != 1 or row[0].numbers or len(below) != 1 or below[0].key:
+                continue
+            labels = column_kinds(row[0].key)
+            amounts = below[0].amounts
+            if len([k for _, k in labels if k]) <= 1:
+                continue
+            dated = [k for _, k in labels if k is None]
+            if len(labels) - len(dated) != len(amounts):
+                continue
+            page = row[0].page
+            made: list[Segment] = []
+            for (word, kind), number in zip([x for x in labels if x[1]], amounts, strict=True):
+                text = f"{row[0].text} » {word} {number.token}"
+                made.append(Segment(page, index, text, word, kind, tuple(find_numbers(text))))
+            self.segments[index] = [
+                Segment(m.page, index, m.text, m.key, m.kind, m.numbers) for m in made
+            ]
+            self.segments[index + 1] = []
 
     # -- gathering -------------------------------------------------------------------------
 
@@ -153,35 +186,67 @@ class _Invoice:
                 if segment.kind == kind:
                     yield segment
 
-    def _continuation(self, segment: Segment) -> str:
+    def _continuation(self, segment: Segment, rows: int = CONTINUATION_LINES) -> str:
         """Value-only lines right below a segment (``qty KWH`` printed under its label)."""
         extra: list[str] = []
-        for row in self.segments[segment.line_no + 1 : segment.line_no + 1 + CONTINUATION_LINES]:
-            if any(s.key for s in row) or not any(s.numbers for s in row):
+        for row in self.segments[segment.line_no + 1 : segment.line_no + 1 + rows]:
+            if any(s.key for s in row):
                 break
-            extra.extend(s.text for s in row)
+            extra.extend(s.text for s in row)  # values, or a unit alone (``kWh``)
         return " ".join(extra)
+
+    def _triple_of(
+        self, segment: Segment, ceiling: Decimal | None
+    ) -> tuple[Triple | None, str, int]:
+        """A segment's arithmetic, with value-only rows below it when it needs them:
+        ``(triple, the text it came from, rows used below)``."""
+        triple = find_triple(segment.text, segment.amounts, price_ceiling=ceiling)
+        if triple is not None:
+            return triple, segment.text, 0
+        more = self._continuation(segment)
+        if not more:
+            return None, segment.text, 0
+        text = f"{segment.text} {more}"
+        numbers = [n for n in find_numbers(text) if not n.percent]
+        found = find_triple(text, numbers, price_ceiling=ceiling)
+        return found, text, (CONTINUATION_LINES if found is not None else 0)
+
+    def _rows_below(self, segment: Segment, skip: int) -> Iterable[Segment]:
+        """Value-only rows right below a billing line (a tier printed without its own label)."""
+        for row in self.segments[segment.line_no + 1 + skip :]:
+            if len(row) != 1 or row[0].key or len(row[0].amounts) < 3:
+                return
+            yield row[0]
 
     def _billed(self, kind: str) -> list[Billed]:
         """The lines of one kind whose arithmetic holds (duplicates printed twice kept once);
-        when none holds, the first line of the kind read from its printed order, unchecked."""
+        when none holds, the first line of the kind read from its printed order, unchecked.
+        Energy also takes band lines (Gündüz/Puant/Gece) whose arithmetic holds."""
         found: list[Billed] = []
         seen: set[tuple[Decimal, Decimal, Decimal]] = set()
         loose: list[Billed] = []
-        for segment in self._of_kind(kind):
-            text = segment.text
-            triple = find_triple(text, segment.amounts)
-            if triple is None:
-                more = self._continuation(segment)
-                if more:
-                    text = f"{segment.text} {more}"
-                    numbers = [n for n in find_numbers(text) if not n.percent]
-                    triple = find_triple(text, numbers)
+        ceiling = None if kind == "demand" else PRICE_CEILING_TL
+        kinds = (kind, "energy_band") if kind == "energy" else (kind,)
+        segments = [s for row in self.segments for s in row if s.kind in kinds]
+
+        def add(segment: Segment, text: str, label: str, triple: Triple) -> None:
+            key = (triple.qty, triple.unit_price, triple.amount)
+            if key not in seen:
+                seen.add(key)
+                found.append(Billed(segment, text, label, triple, triple.amount))
+
+        for segment in segments:
+            triple, text, used = self._triple_of(segment, ceiling)
             if triple is not None:
-                key = (triple.qty, triple.unit_price, triple.amount)
-                if key not in seen:
-                    seen.add(key)
-                    found.append(Billed(segment, text, _label_of(segment), triple, triple.amount))
+                add(segment, text, _label_of(segment), triple)
+                if used == 0:
+                    for row in self._rows_below(segment, 0):
+                        below = find_triple(row.text, row.amounts, price_ceiling=ceiling)
+                        if below is None:
+                            break
+                        add(row, row.text, f"{_label_of(segment)} (devam)", below)
+                continue
+            if segment.kind == "energy_band":
                 continue
             amounts = [n for n in find_numbers(text) if not n.percent]
             if len(amounts) >= 3:
@@ -201,7 +266,7 @@ class _Invoice:
             text = segment.text
             amounts = segment.amounts
             if not amounts:
-                more = self._continuation(segment)
+                more = self._continuation(segment, rows=1)
                 text = f"{segment.text} {more}".strip()
                 amounts = [n for n in find_numbers(text) if not n.percent]
             if after_word is not None:
@@ -260,6 +325,11 @@ class _Invoice:
             qty = lines[0].qty or Decimal(0)
             price = lines[0].unit_price
             note = "read from the printed order; no arithmetic held"
+            printed_total = self._consumption_values() if kind == "energy" else []
+            if not qty and printed_total and printed_total[0] > 0:
+                qty = printed_total[0]
+                price = price or (amount / qty).quantize(Decimal("0.000001"))
+                note = "kWh from the printed consumption total; no billing line arithmetic held"
         if qty_field is not None:
             extra = dict(arithmetic)
             if kind == "energy" and checked:
@@ -295,12 +365,7 @@ class _Invoice:
 
     def _taxes_and_totals(self, line_sum: Decimal, energy: Decimal | None) -> None:
         totals = self._values("total")
-        vats = self._values("vat") + [
-            v
-            for s in self._of_kind("vat_base")
-            for v in self._values_of_segment(s)
-            if len(s.amounts) >= 2
-        ]
+        vats = self._values("vat") + [v for s in self._of_kind("vat_base") for v in self._vat_of(s)]
         bases = self._values("base") + self._values("vat_base", after_word="matrah")
         payables = self._values("payable")
         roundings = self._values("rounding")
@@ -330,8 +395,13 @@ class _Invoice:
             total_page = vat.segment.page
             checks = {"VAT = rate × base": True}
 
+        base_value = base.value if base is not None else None
+        if base_value is None and total_value is not None and vat is not None:
+            base_value = total_value - vat.value
         lines_hold = (
-            base is not None and line_sum != 0 and _near(line_sum, base.value, Decimal("0.05"))
+            base_value is not None
+            and line_sum != 0
+            and _near(line_sum, base_value, Decimal("0.05"))
         )
         payable, payable_checks = self._payable(payables, roundings, total_value)
         total_checks = dict(checks)
@@ -374,6 +444,19 @@ class _Invoice:
                         -2000:
                     ]
                     field["confidence"] = min(0.99, field["confidence"] + 0.04)
+
+    def _vat_of(self, segment: Segment) -> list[Value]:
+        """The VAT of a ``KDV (Matrah x) %20 y`` line: its last amount when the base is not the
+        last; else the amount on the value-only line below (OCR puts it there)."""
+        amounts = segment.amounts
+        if len(amounts) > 1:
+            return self._values_of_segment(segment)
+        more = self._continuation(segment, rows=1)
+        if not amounts or not more:
+            return []
+        text = f"{segment.text} {more}"
+        below = [n for n in find_numbers(more) if not n.percent]
+        return [Value(v, segment, text) for v in _money(below[-1])] if below else []
 
     def _values_of_segment(self, segment: Segment) -> list[Value]:
         amounts = segment.amounts

@@ -25,6 +25,8 @@ UNIT_WORDS = frozenset(
 )
 KWH_UNITS = frozenset({"kwh", "kw", "mwh"})
 _WORD = re.compile(r"\S+")
+# A unit price of energy or distribution above this (TL/kWh) is no price: the factor is the qty.
+PRICE_CEILING_TL = Decimal(40)
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class Segment:
 
 def _is_label_word(word: str) -> bool:
     key = label_key(word)
-    return sum(c.isalpha() for c in key) >= 2 and key not in UNIT_WORDS and not key[:1].isdigit()
+    return sum(c.isalpha() for c in key) > 1 and key not in UNIT_WORDS and not key[:1].isdigit()
 
 
 def split_segments(line: str) -> list[tuple[str, str]]:
@@ -88,20 +90,26 @@ def classify(key: str) -> str | None:
         return "vat_base"
     if has("faturatutari", "vergilerdahil", "vergidahil", "kdvdahil", "toplamtotal"):
         return "total"
+    if has("toplamtutar") and not has("malhizmet", "iskonto", "kdv", "vergi"):
+        return "total"  # weak: arithmetic decides against a stronger label
     if has("geneltoplam", "faturatoplami", "faturatoplamtutari", "odemetutari"):
         return "total"
     if has("kdv", "katmadeger"):
         return "vat"
-    if has("btv", "belediyetuketimvergisi", "tuketimvergisi", "havagazi") or key.startswith("etv"):
+    if has(
+        "btv", "belediyetuketimvergisi", "tuketimvergisi", "havagaz", "tukver"
+    ) or key.startswith("etv"):
         return "btv"
     if key.startswith("yek") or has("yekbedel", "yekdem", "yenilenebilir"):
         return "yek"
-    if has("dagitim"):
+    if has("dagitim", "dagbed"):
         return "distribution"
     if has("gucbedel") and not has("asim"):
         return "demand"
     if has("reaktif", "kvarh", "endeks", "indeks", "ortalama", "istatistik", "carpan", "sayac"):
         return None
+    if has("gunduz", "puant", "gece") and not has("toplam"):
+        return "energy_band"  # a band's billing line only when its arithmetic holds
     if has("aktifenerji", "enerjibedel", "enerjituk", "enerjisatis", "tekzaman", "kademe"):
         return "energy_total" if has("toplam") else "energy"
     if has("ektuketim", "tuketimbedel"):
@@ -111,6 +119,45 @@ def classify(key: str) -> str | None:
     if key.startswith("tuketim") and len(key) <= 12:
         return "consumption_total"
     return None
+
+
+# Labels of a header row whose values are printed in the row below (a summary box):
+# tried longest first at each position of the row's key.
+_COLUMN_LABELS = (
+    ("toplamodenecek", "payable"),
+    ("odenecek", "payable"),
+    ("vergilerdahil", "total"),
+    ("faturatutari", "total"),
+    ("kdvdahil", "total"),
+    ("geneltoplam", "total"),
+    ("kdvharic", "base"),
+    ("kdvmatrahi", "base"),
+    ("matrah", "base"),
+    ("kdv", "vat"),
+    ("btv", "btv"),
+    ("tuketimvergisi", "btv"),
+    ("enerjibedeli", "energy_total"),
+    ("dagitimbedeli", "distribution"),
+    ("yuvarlama", "rounding"),
+    ("sonodemetarihi", None),
+    ("faturatarihi", None),
+)
+
+
+def column_kinds(key: str) -> list[tuple[str, str | None]]:
+    """``[(label word, kind)]`` of a header row's labels in printed order (``None``: a label
+    whose value is no amount, such as a date, kept to hold its column's place)."""
+    found: list[tuple[str, str | None]] = []
+    at = 0
+    while at < len(key):
+        for word, kind in _COLUMN_LABELS:
+            if key.startswith(word, at):
+                found.append((word, kind))
+                at += len(word)
+                break
+        else:
+            at += 1
+    return found
 
 
 def segments_of(page: int, line_no: int, line: str) -> list[Segment]:
@@ -145,13 +192,16 @@ def _unit_after(line: str, n: Number) -> bool:
 
 
 def _roles(
-    line: str, a: Number, av: Decimal, b: Number, bv: Decimal
+    line: str, a: Number, av: Decimal, b: Number, bv: Decimal, ceiling: Decimal | None
 ) -> tuple[Decimal, Decimal, int]:
     """``(qty, unit_price, price decimals)`` of two factors: the one a kWh unit follows is the
-    quantity, else the one printed with fewer decimals, else the larger."""
+    quantity; else one above the price ceiling (no kWh costs 40 TL); else the one printed with
+    fewer decimals; else the larger."""
     a_unit, b_unit = _unit_after(line, a), _unit_after(line, b)
     if a_unit != b_unit:
         a_is_qty = a_unit
+    elif ceiling is not None and (abs(av) > ceiling) != (abs(bv) > ceiling):
+        a_is_qty = abs(av) > ceiling
     elif _places(av) != _places(bv):
         a_is_qty = _places(av) < _places(bv)
     else:
@@ -159,7 +209,9 @@ def _roles(
     return (av, bv, _places(bv)) if a_is_qty else (bv, av, _places(av))
 
 
-def find_triple(text: str, numbers: list[Number]) -> Triple | None:
+def find_triple(
+    text: str, numbers: list[Number], *, price_ceiling: Decimal | None = PRICE_CEILING_TL
+) -> Triple | None:
     """The ``qty × unit_price ≈ amount`` among ``numbers`` within facts §7's allowance
     (``|qty| × 0.5·10^-d + 0.01 TL``, ``d`` = printed price decimals); the amount is tried from
     the right, every reading of an ambiguous number is tried, the first that holds wins."""
@@ -168,17 +220,19 @@ def find_triple(text: str, numbers: list[Number]) -> Triple | None:
         others = [i for i in range(count) if i != k]
         pairs = sorted(combinations(others, 2), key=lambda ij: -(ij[0] + ij[1]))
         for i, j in pairs:
-            triple = _check(text, numbers[i], numbers[j], numbers[k])
+            triple = _check(text, numbers[i], numbers[j], numbers[k], price_ceiling)
             if triple is not None:
                 return triple
     return None
 
 
-def _check(text: str, a: Number, b: Number, amount_n: Number) -> Triple | None:
+def _check(
+    text: str, a: Number, b: Number, amount_n: Number, ceiling: Decimal | None
+) -> Triple | None:
     for av, bv, amount in product(a.values, b.values, amount_n.values):
-        qty, price, places = _roles(text, a, av, b, bv)
-        if qty == 0 or price == 0 or amount == 0:
-            continue
+        qty, price, places = _roles(text, a, av, b, bv, ceiling)
+        if qty == 0 or price == 0 or amount == 0 or _places(amount) >= 3:
+            continue  # an amount of money has at most two decimals
         allowance = abs(qty) * Decimal(5) * Decimal(10) ** -(places + 1) + Decimal("0.01")
         error = abs(qty * price - amount)
         if error <= allowance:

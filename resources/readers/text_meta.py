@@ -43,11 +43,17 @@ _MONTH_NAME = re.compile(
     r"(?i)(ocak|şubat|subat|mart|nisan|mayıs|mayis|haziran|temmuz|ağustos|agustos|eylül|eylul"
     r"|ekim|kasım|kasim|aralık|aralik)\s*[-/ ]?\s*((?:19|20)\d{2})"
 )
+_YEAR_MONTH_NAME = re.compile(
+    r"(?i)((?:19|20)\d{2})\s*[-/ ]?\s*(ocak|şubat|subat|mart|nisan|mayıs|mayis|haziran|temmuz"
+    r"|ağustos|agustos|eylül|eylul|ekim|kasım|kasim|aralık|aralik)"
+)
 LEGAL_FORM = re.compile(
     r"(?i)(A\s?\.\s?[ŞS]\s?\.?(?=\W|$)|ANON[İI]M\s+[ŞS][İI]RKET[İI]|LTD\.?\s*[ŞS]T[İI]\.?"
     r"|L[İI]M[İI]TED\s+[ŞS][İI]RKET[İI])"
 )
 TAX_ID = re.compile(r"(?<!\d)(\d{10,11})(?!\d)")
+_OTHER_INVOICE = ("onceki", "iade", "referans", "ilgili", "iptal")
+MAX_NAME_LINE = 81  # longer: a sentence, not the first half of a legal name
 _CUSTOMER_KEYS = ("sayin", "alici", "musteri", "abone", "tesisat")
 
 
@@ -61,6 +67,8 @@ def find_invoice_no(lines: list[str]) -> tuple[str | None, int | None]:
     for index, line in enumerate(lines):
         upper = line.upper().replace("İ", "I")
         key = _fold(line)
+        if any(w in key for w in _OTHER_INVOICE):
+            continue  # "Önceki Fatura No", "İade Fatura No": another invoice's number
         labelled = "faturano" in key or "belgeno" in key or "faturanumara" in key
         match = INVOICE_NO.search(upper) or (
             INVOICE_NO.search(upper.replace(" ", "")) if labelled else None
@@ -129,7 +137,7 @@ def _period_in(text: str) -> str | None:
         for m in DATE.finditer(text)
         if 1 <= int(m.group(3)) <= 12 and 1 <= int(m.group(1)) <= 31 and _valid(m)
     ]
-    if len(dates) >= 2 and dates[1] > dates[0]:
+    if len(dates) > 1 and dates[1] > dates[0]:
         middle = dates[0] + timedelta(days=(dates[1] - dates[0]).days // 2)
         return f"{middle.year:04d}-{middle.month:02d}"
     for match in YEAR_MONTH.finditer(text):
@@ -141,6 +149,9 @@ def _period_in(text: str) -> str | None:
     named = _MONTH_NAME.search(text)
     if named:
         return f"{named.group(2)}-{MONTHS[_fold(named.group(1))]:02d}"
+    named = _YEAR_MONTH_NAME.search(text)
+    if named:
+        return f"{named.group(1)}-{MONTHS[_fold(named.group(2))]:02d}"
     if len(dates) == 1:
         return f"{dates[0].year:04d}-{dates[0].month:02d}"
     return None
@@ -172,7 +183,9 @@ def find_period(lines: list[str]) -> str | None:
             for match in YEAR_MONTH.finditer(line):
                 if 1 <= int(match.group(2)) <= 12:
                     return f"{match.group(1)}-{int(match.group(2)):02d}"
-    return None
+    # no period printed: the middle of the meter reading dates (ilk/son okuma)
+    readings = " ".join(line for line in lines if "okuma" in _fold(line) and DATE.search(line))
+    return _period_in(readings) if len(DATE.findall(readings)) > 1 else None
 
 
 def find_supplier(lines: list[str]) -> tuple[str | None, str | None]:
@@ -199,6 +212,18 @@ def find_supplier(lines: list[str]) -> tuple[str | None, str | None]:
     if best is None:
         return None, None
     name = re.sub(r"\s+", " ", best[2])
+    before = lines[best[1] - 1].strip() if best[1] > 0 else ""
+    stem = LEGAL_FORM.split(name)[0].split()
+    if (
+        len(stem) < 3
+        and before
+        and not any(c.isdigit() for c in before)
+        and ":" not in before
+        and len(before) < MAX_NAME_LINE
+        and not any(w in _fold(before) for w in ("fatura", "sayfa", "earsiv", "efatura"))
+        and not LEGAL_FORM.search(before)
+    ):
+        name = f"{before} {name}"  # a long legal name broken over two lines
     name = re.sub(r"(?i)^(satıcı|satici|tedarikçi|tedarikci|firma)\s*[:\-]?\s*", "", name)
     tax_id = None
     stop = limit if limit > best[1] else len(lines)
