@@ -15,8 +15,9 @@ total ``deadline_seconds``, e.g. a server dripping its answer) · ``server_error
 ``auth_error`` (401/403) · ``api_error`` (another 4xx, or a response the client cannot read) ·
 ``connection_error`` · ``refusal`` · ``truncated_answer`` (cut off: ``status: incomplete``) ·
 ``invalid_answer`` (complete but not JSON or not the answer schema; missing optional fields of
-servers without strict mode count as null) · ``schema_violation`` (a well-formed answer the domain record rejects, e.g. a confidence
-outside 0..1; the message starts with the domain's own code) · ``extractor_error`` (a bug).
+servers without strict mode count as null) · ``schema_violation`` (a well-formed answer the
+domain record rejects, e.g. a confidence outside 0..1; the message starts with the domain's own
+code) · ``extractor_error`` (a bug).
 
 The API key is a secret: it is never logged, never part of an error message or a return value
 (messages are scrubbed), and hidden from the resource's ``repr``.

@@ -1,4 +1,4 @@
-"""``invoice-ops extract [--json] FILE...``: what the platform reads from files, no store, no Dagster.
+"""``invoice-ops extract [--json] FILE...``: what the platform reads from files, without the store.
 
 Each file goes through the same router as the ``extractions`` asset (``InboxExtractor``: sniffed
 content, the extraction mode of ``INVOICE_EXTRACTION_MODE`` or ``--mode``, OCR unless
@@ -90,9 +90,8 @@ def _text(reports: list[dict[str, Any]]) -> str:
             )
             for name in KEY_SHOWN:
                 field = record["extraction"].get(name) or {}
-                lines.append(
-                    f"    {name}: {field.get('value')} (confidence {field.get('confidence', 0):.2f})"
-                )
+                shown = f"{field.get('value')} (confidence {field.get('confidence', 0):.2f})"
+                lines.append(f"    {name}: {shown}")
         for error in report["errors"]:
             lines.append(f"  error {error['code']}: {error['message']}")
     return "\n".join(lines)
@@ -143,10 +142,9 @@ def extract(
     if settings.openai_api_key:
         from resources.openai_extractor import OpenAIExtractor
 
-        model = {"model": settings.openai_model} if settings.openai_model else {}
-        openai = OpenAIExtractor(
-            api_key=settings.openai_api_key, base_url=settings.openai_base_url, **model
-        )
+        openai = OpenAIExtractor(api_key=settings.openai_api_key, base_url=settings.openai_base_url)
+        if settings.openai_model:
+            openai = openai.model_copy(update={"model": settings.openai_model})
     reports = extract_files(
         list(files),
         mode=mode or env_mode,

@@ -226,7 +226,6 @@ def _read_pdf(content: bytes, limits: ReadLimits, ocr: bool, cache: OcrCache | N
                 )
             if ocr:
                 from resources.readers.ocr import ocr_text
-
                 from resources.readers.qr import find_payload
 
                 ocr_texts = [""] * len(texts)

@@ -56,7 +56,7 @@ class XmlLimits:
     max_depth: int = 128
     max_members: int = 1000
     max_total_bytes: int = 200 * 1024 * 1024  # uncompressed, all members together
-    max_ratio: int = 100  # uncompressed ÷ compressed, per member
+    max_inflation: int = 100  # uncompressed ÷ compressed, per member
 
 
 def _local(tag: object) -> str:
@@ -249,7 +249,7 @@ def _iso_date(text: str | None) -> str | None:
     if text is None:
         return None
     try:
-        return date.fromisoformat(text[:10]).isoformat() if len(text) >= 10 else None
+        return date.fromisoformat(text[:10]).isoformat()
     except ValueError:
         return None
 
@@ -480,13 +480,13 @@ def read_zip(
             f"{declared} uncompressed bytes > limit {limits.max_total_bytes}",
         )
     for info in infos:
-        if info.file_size > limits.max_ratio * max(info.compress_size, 1) and info.file_size > (
+        if info.file_size > limits.max_inflation * max(info.compress_size, 1) and info.file_size > (
             1 << 20
         ):
             raise ReaderError(
                 "zip_too_large",
                 f"member {info.filename!r} inflates {info.file_size // max(info.compress_size, 1)}"
-                f"× (> {limits.max_ratio}×): a zip bomb",
+                f"× (> {limits.max_inflation}×): a zip bomb",
             )
     out: list[tuple[str, list[dict[str, Any]] | ReaderError]] = []
     inflated = 0

@@ -66,7 +66,7 @@ def _day(inbox: Path) -> dict[str, dict[str, object]]:
         "e-archive.zip": (
             make_zip(
                 {"1.xml": make_ubl(zipped[0]), "2.xml": make_ubl(zipped[1]), "3.xml": xml_bomb()}
-            ),  # fmt: skip
+            ),
             [*zipped, "xml_forbidden"],
         ),
         "f-viewer.html": (make_invoice_html(html), [html]),

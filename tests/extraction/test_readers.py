@@ -14,9 +14,9 @@ from resources.readers.ubl import XmlLimits, read_ubl, read_zip
 from tests.extraction.pdf_docs import (
     bomb_png,
     corrupt_pdf,
+    invoice_lines,
     make_pdf,
     page_image,
-    invoice_lines,
     qr_payload,
     qr_png,
     zero_page_pdf,
@@ -224,7 +224,7 @@ def test_a_bundle_gives_one_record_per_invoice():
         (
             lambda: make_pdf([UblSpec(invoice_no=f"ABC20250000000{n:02d}") for n in range(4)]),
             "pdf_too_many_pages",
-        ),  # fmt: skip
+        ),
         (lambda: b"%PDF-1.4\n" + b"x" * 5000, "file_too_large"),
     ],
 )
@@ -246,7 +246,7 @@ def test_without_ocr_an_image_only_pdf_says_ocr_is_off():
     assert isinstance(error, ReaderError) and error.code == "ocr_disabled"
 
 
-# -- OCR (slow: ~4 s an image on 2 cores, so only two images) ----------------------------------------
+# -- OCR (slow: ~4 s an image on 2 cores, so only two images) -----------------------------------
 
 
 class DictCache:
