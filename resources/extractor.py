@@ -67,6 +67,7 @@ MODES = ("offline", "openai", "auto", "compare")
 Mode = Literal["offline", "openai", "auto", "compare"]
 COMPARE_RELATIVE = 0.005  # two readings of one field agree within 0.5 % (issue 15 "done when")
 SNIFF_BYTES = 4096
+OPENAI_KINDS = ("pdf", "image")  # what the OpenAI extractor can be sent
 
 
 @dataclass(frozen=True)
@@ -470,7 +471,7 @@ class InboxExtractor(dg.ConfigurableResource):
                 if not mine.failed and not weak:
                     outcomes[index] = mine
                     continue
-            if not enabled:
+            if not enabled or doc.kind not in OPENAI_KINDS:
                 outcomes[index] = mine or _unavailable(doc)
                 continue
             if doc.name in exhausted and (mine is None or mine.failed):
@@ -567,11 +568,11 @@ class InboxExtractor(dg.ConfigurableResource):
 
 
 def _unavailable(doc: Document) -> Outcome:
-    error = ItemError(
-        "extractor_unavailable",
-        None,
-        f"{doc.kind}: INVOICE_EXTRACTION_MODE=openai needs OPENAI_API_KEY (none is set)",
-    )
+    if doc.kind in OPENAI_KINDS:
+        message = f"{doc.kind}: INVOICE_EXTRACTION_MODE=openai needs OPENAI_API_KEY (none is set)"
+    else:
+        message = f"{doc.kind}: INVOICE_EXTRACTION_MODE=openai reads only PDFs and images"
+    error = ItemError("extractor_unavailable", None, message)
     return Outcome(
         "openai", [ExtractedItem(InboxItem(doc.name, None, doc.sha256, None, error), None, None)]
     )

@@ -142,9 +142,11 @@ def extract(
     if settings.openai_api_key:
         from resources.openai_extractor import OpenAIExtractor
 
-        openai = OpenAIExtractor(api_key=settings.openai_api_key, base_url=settings.openai_base_url)
+        key, url = settings.openai_api_key, settings.openai_base_url
         if settings.openai_model:
-            openai = openai.model_copy(update={"model": settings.openai_model})
+            openai = OpenAIExtractor(api_key=key, base_url=url, model=settings.openai_model)
+        else:
+            openai = OpenAIExtractor(api_key=key, base_url=url)
     reports = extract_files(
         list(files),
         mode=mode or env_mode,
