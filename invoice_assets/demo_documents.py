@@ -27,8 +27,14 @@ CENT = Decimal("0.01")
 MONTHS = ["Ocak", "Şubat", "Mart", "Nisan", "Mayıs", "Haziran", "Temmuz", "Ağustos", "Eylül",
           "Ekim", "Kasım", "Aralık"]  # fmt: skip
 # byte → glyph for the Turkish letters cp1252 lacks (the rest of the text is cp1252 as is)
-_TURKISH = {"ğ": (0x80, "gbreve"), "Ğ": (0x81, "Gbreve"), "ı": (0x82, "dotlessi"),
-            "İ": (0x83, "Idotaccent"), "ş": (0x84, "scedilla"), "Ş": (0x85, "Scedilla")}  # fmt: skip
+_TURKISH = {
+    "ğ": (0x80, "gbreve"),
+    "Ğ": (0x81, "Gbreve"),
+    "ı": (0x82, "dotlessi"),
+    "İ": (0x83, "Idotaccent"),
+    "ş": (0x84, "scedilla"),
+    "Ş": (0x85, "Scedilla"),
+}
 
 
 def _kurus(value: Decimal) -> Decimal:

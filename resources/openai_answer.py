@@ -164,12 +164,23 @@ def parse_answer_text(text: str) -> InvoiceAnswer:
     """The answer in ``text``, accepting what OpenAI-compatible servers without strict mode
     return: optional fields that are missing count as null (a missing numeric field inside
     ``extraction`` as ``{"value": null, "confidence": 0}``, missing line items as none); the
-    ``invoice`` and ``extraction`` objects and the supplier stay required. ``ValueError`` (or
-    ``pydantic.ValidationError``) for text that is not JSON or does not fit even so."""
-    data = json.loads(text)
-    if isinstance(data, dict):
+    ``invoice`` and ``extraction`` objects and the supplier stay required.
+    ``pydantic.ValidationError`` (the strict reading's, naming its first bad field) for text that
+    is not JSON or does not fit even so."""
+    try:
+        return InvoiceAnswer.model_validate_json(text)
+    except pydantic.ValidationError as strict:
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError):
+            raise strict from None
+        if not isinstance(data, dict):
+            raise strict from None
         _fill_missing(data)
-    return InvoiceAnswer.model_validate(data)
+        try:
+            return InvoiceAnswer.model_validate(data)
+        except pydantic.ValidationError:
+            raise strict from None
 
 
 def _fill_missing(data: dict[str, object]) -> None:
