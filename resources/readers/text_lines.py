@@ -21,7 +21,8 @@ from resources.readers.text_clean import label_key
 
 UNIT_WORDS = frozenset(
     {"kwh", "kw", "kvarh", "kvar", "kvah", "mwh", "tl", "try", "tlkwh", "krkwh", "kr", "tlkw"}
-    | {"tlmwh", "adet", "gun", "ay", "x", "tlay", "kwhay", "birim"}
+    | {"tlmwh", "adet", "gun", "ay", "x", "tlay", "kwhay", "birim", "kilovat", "kilowatt", "saat"}
+    | {"kws", "kwsaat", "kilovatsaat"}
 )
 KWH_UNITS = frozenset({"kwh", "kw", "mwh"})
 _WORD = re.compile(r"\S+")
