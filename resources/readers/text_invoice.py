@@ -339,7 +339,12 @@ class _Invoice:
             self._set(qty_field, qty if qty else None, extra, evidence, page, note)
         self._set(price_field, price, arithmetic, evidence, page, note)
         if total_field is not None:
-            self._set(total_field, amount, arithmetic, evidence, page)
+            sums = dict(arithmetic)
+            if kind == "energy" and any(
+                _near(v.value, amount, KURUS) for v in self._values("energy_total")
+            ):
+                sums["printed energy total agrees"] = True
+            self._set(total_field, amount, sums, evidence, page)
         for line in lines:
             triple = line.triple
             self.items.append(

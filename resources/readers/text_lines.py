@@ -83,6 +83,8 @@ def classify(key: str) -> str | None:
         return None
     if has("yuvarlama"):
         return "rounding"
+    if has("gecenyil", "oncekidonem", "oncekifatura", "gecmis", "oncekiay"):
+        return None  # another period's figures (history tables, carried debts)
     if has("odenecek", "odenmesigereken", "payable"):
         return "payable"
     if has("haric") and has("kdv", "vergi"):
@@ -108,6 +110,8 @@ def classify(key: str) -> str | None:
     if has("gucbedel") and not has("asim"):
         return "demand"
     if has("reaktif", "kvarh", "endeks", "indeks", "ortalama", "istatistik", "carpan", "sayac"):
+        return None
+    if has("kapasitif", "enduktif"):
         return None
     if has("gunduz", "puant", "gece") and not has("toplam"):
         return "energy_band"  # a band's billing line only when its arithmetic holds
