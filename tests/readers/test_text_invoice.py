@@ -265,3 +265,21 @@ def test_supplier_forms_without_dots_or_legal_suffix() -> None:
     assert read(head + BODY)["invoice"]["supplier"] == "ÖRNEK ELEKTRİK PERAKENDE SATIŞ AŞ"
     head = HEAD.replace("Örnek Elektrik Perakende Satış A.Ş.", "Örnek Elektrik Perakende Satış")
     assert read(head + BODY)["invoice"]["supplier"] == "Örnek Elektrik Perakende Satış"
+
+
+def test_prices_in_kurus_and_quantities_in_mwh_come_out_per_kwh() -> None:
+    kurus = BODY.replace(
+        "Aktif Enerji Bedeli 1.000,000 kWh 2,500000 2.500,00",
+        "Aktif Enerji Bedeli 1.000,000 kWh 250,0000 kr/kWh 2.500,00",
+    )
+    record = read(HEAD + kurus)
+    assert record["extraction"]["consumption_kwh"]["value"] == 1000.0
+    assert record["extraction"]["current_active_unit_price_tl_per_kwh"]["value"] == 2.5
+    mwh = BODY.replace(
+        "Aktif Enerji Bedeli 1.000,000 kWh 2,500000 2.500,00",
+        "Aktif Enerji Bedeli 1,000000 MWh 2.500,000000 TL/MWh 2.500,00",
+    )
+    record = read(HEAD + mwh)
+    assert record["extraction"]["consumption_kwh"]["value"] == 1000.0
+    assert record["extraction"]["current_active_unit_price_tl_per_kwh"]["value"] == 2.5
+    assert conf(record, "consumption_kwh") >= LOW
