@@ -21,6 +21,7 @@ _SHAPE = re.compile(r"^[-+]?[\d.,]*\d[\d.,]*$")
 _GROUPED = re.compile(r"^\d{1,3}(?:\.\d{3})+$")
 _GROUPED_COMMA = re.compile(r"^\d{1,3}(?:,\d{3})+$")
 _AMBIGUOUS = re.compile(r"^[1-9]\d{0,2}\.\d{3}$")
+MAX_DIGITS = 18
 _MINUS = str.maketrans({"−": "-", "–": "-"})
 
 
@@ -36,6 +37,8 @@ def _normalise(token: str) -> tuple[str, str] | None:
         text = "0" + text  # ",000" → "0,000"
     if not text or not _SHAPE.match(text) or text[-1] in ".,":
         return None
+    if sum(c.isdigit() for c in text) > MAX_DIGITS:
+        return None  # no amount has that many digits (and a float could not hold it)
     return sign, text
 
 

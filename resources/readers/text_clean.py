@@ -23,6 +23,7 @@ _DIGIT_FRAGMENT = re.compile(r"^[-.,]?\d[.,]?$")
 _COLUMN_GAP = re.compile(r"(\s{2,})")
 _WORD = re.compile(r"\S+")
 _FOLD = str.maketrans("ıİşŞğĞüÜöÖçÇâÂîÎûÛ", "iisSgGuUoOcCaAiIuU")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
 _NOT_ALNUM = re.compile(r"[^0-9a-z]+")
 
 
@@ -71,8 +72,10 @@ def clean_line(line: str) -> str:
 
 
 def clean_text(text: str) -> str:
-    """Every line of ``text`` cleaned; line breaks are kept (``\\r\\n`` becomes ``\\n``)."""
-    return "\n".join(clean_line(line) for line in text.replace("\r\n", "\n").split("\n"))
+    """Every line of ``text`` cleaned; line breaks are kept (``\\r\\n`` and ``\\r`` become
+    ``\\n``); control characters (NUL included: no store keeps it) become spaces."""
+    text = _CONTROL.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
+    return "\n".join(clean_line(line) for line in text.split("\n"))
 
 
 def label_key(text: str) -> str:

@@ -339,7 +339,12 @@ class _Invoice:
             self._set(qty_field, qty if qty else None, extra, evidence, page, note)
         self._set(price_field, price, arithmetic, evidence, page, note)
         if total_field is not None:
-            self._set(total_field, amount, arithmetic, evidence, page)
+            sums = dict(arithmetic)
+            if kind == "energy" and any(
+                _near(v.value, amount, KURUS) for v in self._values("energy_total")
+            ):
+                sums["printed energy total agrees"] = True
+            self._set(total_field, amount, sums, evidence, page)
         for line in lines:
             triple = line.triple
             self.items.append(
@@ -491,15 +496,21 @@ class _Invoice:
         yek = self._values("yek")
         line_sum = sum((x for x in (energy, dist, demand) if x is not None), Decimal(0))
         if btv:
-            held = energy is not None and any(
-                _near(btv[0].value, energy * rate, KURUS + abs(energy) * Decimal("0.00005"))
-                for rate in BTV_RATES
-            )
+            # the BTV whose rate holds against the energy amount; else the largest printed
+            # (a totals line beats the per-line shares the e-Fatura viewer also prints)
+            def rate_holds(value: Value) -> bool:
+                return energy is not None and any(
+                    _near(value.value, energy * rate, KURUS + abs(energy) * Decimal("0.00005"))
+                    for rate in BTV_RATES
+                )
+
+            held = [value for value in btv if rate_holds(value)]
+            chosen = held[0] if held else max(btv, key=lambda value: value.value)
             checks = {"BTV = 1 % or 5 % of energy": True} if held else {}
-            self._set("btv_tl", btv[0].value, checks, btv[0].evidence, btv[0].segment.page)
-            line_sum += btv[0].value
+            self._set("btv_tl", chosen.value, checks, chosen.evidence, chosen.segment.page)
+            line_sum += chosen.value
             self.items.append(
-                _amount_item(_label_of(btv[0].segment), btv[0].value, self.fields["btv_tl"])
+                _amount_item(_label_of(chosen.segment), chosen.value, self.fields["btv_tl"])
             )
         if yek:
             self._set("yek_amount_tl", yek[0].value, {}, yek[0].evidence, yek[0].segment.page)

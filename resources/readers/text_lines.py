@@ -21,12 +21,14 @@ from resources.readers.text_clean import label_key
 
 UNIT_WORDS = frozenset(
     {"kwh", "kw", "kvarh", "kvar", "kvah", "mwh", "tl", "try", "tlkwh", "krkwh", "kr", "tlkw"}
-    | {"tlmwh", "adet", "gun", "ay", "x", "tlay", "kwhay", "birim"}
+    | {"tlmwh", "adet", "gun", "ay", "x", "tlay", "kwhay", "birim", "kilovat", "kilowatt", "saat"}
+    | {"kws", "kwsaat", "kilovatsaat"}
 )
 KWH_UNITS = frozenset({"kwh", "kw", "mwh"})
 _WORD = re.compile(r"\S+")
 # A unit price of energy or distribution above this (TL/kWh) is no price: the factor is the qty.
 PRICE_CEILING_TL = Decimal(40)
+_KURUS = re.compile(r"(?i)(?<![a-zçğıöşü])(kr|kuruş|kurus)(?![a-zçğıöşü])")
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,8 @@ def classify(key: str) -> str | None:
         return None
     if has("yuvarlama"):
         return "rounding"
+    if has("gecenyil", "oncekidonem", "oncekifatura", "gecmis", "oncekiay"):
+        return None  # another period's figures (history tables, carried debts)
     if has("odenecek", "odenmesigereken", "payable"):
         return "payable"
     if has("haric") and has("kdv", "vergi"):
@@ -107,6 +111,8 @@ def classify(key: str) -> str | None:
     if has("gucbedel") and not has("asim"):
         return "demand"
     if has("reaktif", "kvarh", "endeks", "indeks", "ortalama", "istatistik", "carpan", "sayac"):
+        return None
+    if has("kapasitif", "enduktif"):
         return None
     if has("gunduz", "puant", "gece") and not has("toplam"):
         return "energy_band"  # a band's billing line only when its arithmetic holds
@@ -186,18 +192,20 @@ def _places(value: Decimal) -> int:
     return -exponent if isinstance(exponent, int) and exponent < 0 else 0
 
 
-def _unit_after(line: str, n: Number) -> bool:
+def _unit_after(line: str, n: Number) -> str | None:
+    """The quantity unit printed right after a number (``kwh``, ``kw``, ``mwh``), if any."""
     rest = line[n.end :].split()
-    return bool(rest) and label_key(rest[0]) in KWH_UNITS
+    unit = label_key(rest[0]) if rest else ""
+    return unit if unit in KWH_UNITS else None
 
 
 def _roles(
     line: str, a: Number, av: Decimal, b: Number, bv: Decimal, ceiling: Decimal | None
-) -> tuple[Decimal, Decimal, int]:
-    """``(qty, unit_price, price decimals)`` of two factors: the one a kWh unit follows is the
-    quantity; else one above the price ceiling (no kWh costs 40 TL); else the one printed with
-    fewer decimals; else the larger."""
-    a_unit, b_unit = _unit_after(line, a), _unit_after(line, b)
+) -> tuple[Decimal, Decimal, int, Number]:
+    """``(qty, unit_price, price decimals, the qty's number)`` of two factors: the one a kWh
+    unit follows is the quantity; else one above the price ceiling (no kWh costs 40 TL); else
+    the one printed with fewer decimals; else the larger."""
+    a_unit, b_unit = _unit_after(line, a) is not None, _unit_after(line, b) is not None
     if a_unit != b_unit:
         a_is_qty = a_unit
     elif ceiling is not None and (abs(av) > ceiling) != (abs(bv) > ceiling):
@@ -206,7 +214,7 @@ def _roles(
         a_is_qty = _places(av) < _places(bv)
     else:
         a_is_qty = abs(av) >= abs(bv)
-    return (av, bv, _places(bv)) if a_is_qty else (bv, av, _places(av))
+    return (av, bv, _places(bv), a) if a_is_qty else (bv, av, _places(av), b)
 
 
 def find_triple(
@@ -229,12 +237,20 @@ def find_triple(
 def _check(
     text: str, a: Number, b: Number, amount_n: Number, ceiling: Decimal | None
 ) -> Triple | None:
+    kurus = bool(_KURUS.search(text))
     for av, bv, amount in product(a.values, b.values, amount_n.values):
-        qty, price, places = _roles(text, a, av, b, bv, ceiling)
+        qty, price, places, qty_number = _roles(text, a, av, b, bv, ceiling)
         if qty == 0 or price == 0 or amount == 0 or _places(amount) >= 3:
             continue  # an amount of money has at most two decimals
         allowance = abs(qty) * Decimal(5) * Decimal(10) ** -(places + 1) + Decimal("0.01")
+        scale = Decimal(1)
         error = abs(qty * price - amount)
+        if error > allowance and kurus:  # a price in kuruş per kWh (kr/kWh)
+            scale, allowance = Decimal(100), allowance / 100 + Decimal("0.01")
+            error = abs(qty * price / scale - amount)
         if error <= allowance:
+            price = price / scale
+            if _unit_after(text, qty_number) == "mwh":  # MWh × TL/MWh: billed in kWh
+                qty, price = qty * 1000, price / 1000
             return Triple(qty, price, amount, places, allowance, error)
     return None

@@ -48,7 +48,8 @@ _YEAR_MONTH_NAME = re.compile(
     r"|ağustos|agustos|eylül|eylul|ekim|kasım|kasim|aralık|aralik)"
 )
 LEGAL_FORM = re.compile(
-    r"(?i)(A\s?\.\s?[ŞS]\s?\.?(?=\W|$)|ANON[İI]M\s+[ŞS][İI]RKET[İI]|LTD\.?\s*[ŞS]T[İI]\.?"
+    r"(?i)((?<!\w)A\s?\.\s?[ŞS]\s?\.?(?=\W|$)|(?<!\w)AŞ(?!\w)|ANON[İI]M\s+[ŞS][İI]RKET[İI]"
+    r"|LTD\.?\s*[ŞS]T[İI]\.?"
     r"|L[İI]M[İI]TED\s+[ŞS][İI]RKET[İI])"
 )
 TAX_ID = re.compile(r"(?<!\d)(\d{10,11})(?!\d)")
@@ -209,6 +210,12 @@ def find_supplier(lines: list[str]) -> tuple[str | None, str | None]:
             best = (score, index, line[: match.end()].strip(" :-,"))
         if score == 3:
             break
+    if best is None:
+        for index, line in enumerate(lines[:limit][:20]):
+            key = _fold(line)
+            if "elektrik" in key and any(w in key for w in ("perakende", "satis", "enerji")):
+                best = (1, index, line.strip())
+                break
     if best is None:
         return None, None
     name = re.sub(r"\s+", " ", best[2])

@@ -25,7 +25,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
 
-from tests.documents.spec import MONTHS_TR, InvoiceSpec, Line, fmt
+from tests.documents.spec import MONTHS_TR, InvoiceSpec, Line, fmt, kurus
 
 FONT_FILES = (
     Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
@@ -173,6 +173,17 @@ def _billing_line(page: _Page, spec: InvoiceSpec, line: Line, kind: str) -> None
     ]
     if spec.layout == "unit":
         cells.insert(2, (COLUMNS["unit"], "KWH"))
+    if spec.vat_columns:
+        vat = fmt(kurus(line.amount * spec.vat_rate), 2)
+        cells = [
+            (40, line.label),
+            (right_qty - 20, qty, True),
+            (COLUMNS["unit"] - 20, "kWh"),
+            (COLUMNS["price"] - 20, f"{price} TL"),
+            (420, f"%{int(spec.vat_rate * 100)}"),
+            (480, f"{vat} TL", True),
+            (COLUMNS["amount"], f"{amount} TL", True),
+        ]
     page.row(*cells, spaced=spaced)
 
 
@@ -198,11 +209,17 @@ def _billing(page: _Page, spec: InvoiceSpec) -> None:
         page.row((40, "KDV MATRAHI"), (COLUMNS["amount"], base, True))
         page.row((40, f"Hesaplanan KDV ({rate})"), (COLUMNS["amount"], vat, True))
     total = fmt(spec.total, 2, spec.style("total"))
+    payable = fmt(spec.payable, 2, spec.style("payable"))
+    if spec.summary_box:
+        if spec.rounding:
+            page.row((40, "Güncel Yuvarlama"), (COLUMNS["amount"], fmt(spec.rounding, 2), True))
+        page.row((40, spec.total_label), (220, spec.payable_label), (400, "Son Ödeme Tarihi"))
+        page.row((40, f"{total} TL"), (220, f"{payable} TL"), (400, "25.12.2025"))
+        return
     _bold_row(page, spec, spec.total_label, total)
     if spec.rounding:
         page.row((40, "Önceki Dönem Yuvarlama"), (COLUMNS["amount"], fmt(Decimal(0), 2), True))
         page.row((40, "Güncel Yuvarlama"), (COLUMNS["amount"], fmt(spec.rounding, 2), True))
-    payable = fmt(spec.payable, 2, spec.style("payable"))
     _bold_row(page, spec, spec.payable_label, payable)
     page.row((40, "Yalnız: Otuz Yedi Bin Dört Yüz Elli Türk Lirası Dokuz Kuruş"))
     page.row((40, "Son Ödeme Tarihi: 25.12.2025"), (330, "Gecikme zammı uygulanır"))

@@ -101,6 +101,8 @@ class InvoiceSpec:
     total_label: str = "Fatura Tutarı"
     payable_label: str = "ÖDENECEK TUTAR"
     vat_form: str = "matrah_inline"  # matrah_inline: KDV (Matrah x) %20 y · separate lines
+    vat_columns: bool = False  # billing lines also print %20 and their VAT, amounts with TL
+    summary_box: bool = False  # total and payable as a box: labels in one row, values below
 
     def style(self, name: str) -> str:
         return self.styles.get(name, "tr")

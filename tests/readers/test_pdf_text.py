@@ -60,6 +60,12 @@ VARIANTS = {
         btv_label="BTV",
         energy=(Line("Enerji Bedeli SKTT", D("2500"), D("2.75"), 0, 2),),
     ),
+    "VAT per billing line, amounts with TL, totals in a summary box": InvoiceSpec(
+        energy=TIERED, vat_columns=True, summary_box=True, round_payable_to=1
+    ),
+    "ticarethane AG, agricultural-rate 10 % VAT, dashed date": InvoiceSpec(
+        tariff=("Ticarethane", "AG", "Tek Terimli"), vat_rate=D("0.10"), date_form="dashes"
+    ),
 }
 
 

@@ -240,3 +240,46 @@ def test_without_billing_arithmetic_the_printed_consumption_total_stands_in_unco
     assert kwh["value"] == 1000.0 and kwh["confidence"] < LOW
     price = record["extraction"]["current_active_unit_price_tl_per_kwh"]
     assert price["value"] == 2.5 and price["confidence"] < LOW
+
+
+def test_history_lines_and_capacitive_energy_are_not_this_invoices_figures() -> None:
+    history = (
+        "Önceki Dönem Fatura Tutarı 9.999,99\nGeçen Yıl Aynı Dönem Tüketim 1.100,000 kWh\n"
+        "Kapasitif Enerji Bedeli 100,000 0,500000 50,00\n"
+    )
+    record = read(HEAD + history + BODY)
+    fields = record["extraction"]
+    assert fields["invoice_total_with_vat_tl"]["value"] == 4110.0
+    assert fields["consumption_kwh"]["value"] == 1000.0
+    assert fields["energy_total_tl"]["value"] == 2500.0
+
+
+def test_a_printed_energy_total_confirms_the_summed_lines() -> None:
+    text = HEAD + BODY.replace("Dağıtım", "Enerji Bedeli Toplamı 2.500,00\nDağıtım")
+    record = read(text)
+    assert "printed energy total agrees held" in record["extraction"]["energy_total_tl"]["evidence"]
+
+
+def test_supplier_forms_without_dots_or_legal_suffix() -> None:
+    head = HEAD.replace("Örnek Elektrik Perakende Satış A.Ş.", "ÖRNEK ELEKTRİK PERAKENDE SATIŞ AŞ")
+    assert read(head + BODY)["invoice"]["supplier"] == "ÖRNEK ELEKTRİK PERAKENDE SATIŞ AŞ"
+    head = HEAD.replace("Örnek Elektrik Perakende Satış A.Ş.", "Örnek Elektrik Perakende Satış")
+    assert read(head + BODY)["invoice"]["supplier"] == "Örnek Elektrik Perakende Satış"
+
+
+def test_prices_in_kurus_and_quantities_in_mwh_come_out_per_kwh() -> None:
+    kurus = BODY.replace(
+        "Aktif Enerji Bedeli 1.000,000 kWh 2,500000 2.500,00",
+        "Aktif Enerji Bedeli 1.000,000 kWh 250,0000 kr/kWh 2.500,00",
+    )
+    record = read(HEAD + kurus)
+    assert record["extraction"]["consumption_kwh"]["value"] == 1000.0
+    assert record["extraction"]["current_active_unit_price_tl_per_kwh"]["value"] == 2.5
+    mwh = BODY.replace(
+        "Aktif Enerji Bedeli 1.000,000 kWh 2,500000 2.500,00",
+        "Aktif Enerji Bedeli 1,000000 MWh 2.500,000000 TL/MWh 2.500,00",
+    )
+    record = read(HEAD + mwh)
+    assert record["extraction"]["consumption_kwh"]["value"] == 1000.0
+    assert record["extraction"]["current_active_unit_price_tl_per_kwh"]["value"] == 2.5
+    assert conf(record, "consumption_kwh") >= LOW
