@@ -73,33 +73,23 @@ def parse_xml(content: bytes, limits: XmlLimits | None = None) -> Element:
     limits = limits or XmlLimits()
     if len(content) > limits.max_bytes:
         raise ReaderError("xml_too_large", f"{len(content)} bytes > limit {limits.max_bytes}")
-    depth = 0
-    root: Element | None = None
     try:
-        events = safe_et.iterparse(
-            io.BytesIO(content),
-            events=("start", "end"),
-            forbid_dtd=True,
-            forbid_entities=True,
-            forbid_external=True,
+        # expat builds the tree without recursion, so depth is checked on the built tree (the
+        # size limit above bounds the tree); DTDs, entities and external references are refused
+        # before anything expands
+        root = safe_et.fromstring(
+            content, forbid_dtd=True, forbid_entities=True, forbid_external=True
         )
-        for event, element in events:
-            if event == "start":
-                depth += 1
-                if root is None:
-                    root = element
-                if depth > limits.max_depth:
-                    raise ReaderError(
-                        "xml_too_deep", f"elements nest deeper than {limits.max_depth}"
-                    )
-            else:
-                depth -= 1
     except DefusedXmlException as exc:
         raise ReaderError("xml_forbidden", f"refused: {type(exc).__name__} ({exc})") from None
     except ParseError as exc:
         raise ReaderError("xml_invalid", f"not well-formed XML: {exc}") from None
-    if root is None:
-        raise ReaderError("xml_invalid", "no root element")
+    stack = [(root, 1)]
+    while stack:
+        element, depth = stack.pop()
+        if depth > limits.max_depth:
+            raise ReaderError("xml_too_deep", f"elements nest deeper than {limits.max_depth}")
+        stack.extend((child, depth + 1) for child in element)
     return root
 
 
