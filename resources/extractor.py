@@ -539,6 +539,16 @@ class InboxExtractor(dg.ConfigurableResource):
         documents: list[Document] = []
         out: dict[str, Outcome] = {}
         exhausted: dict[str, int] = {}
+        usage: dict[str, float] = {}
+
+        def flush() -> None:  # route what was read: only a batch of documents is in memory
+            outcomes, used = self.route(documents, openai, store, exhausted)
+            for document, outcome in zip(documents, outcomes, strict=True):
+                out[document.name] = outcome
+            for key, value in used.items():
+                usage[key] = usage.get(key, 0.0) + value
+            documents.clear()
+
         for entry in entries:
             if entry.refusal is not None:  # never opened (links out of the inbox, FIFOs, …)
                 continue
@@ -561,9 +571,10 @@ class InboxExtractor(dg.ConfigurableResource):
                 and int(prior["attempts"]) >= openai.max_attempts
             ):
                 exhausted[entry.file_name] = int(prior["attempts"])
-        outcomes, usage = self.route(documents, openai, store, exhausted)
-        for document, outcome in zip(documents, outcomes, strict=True):
-            out[document.name] = outcome
+            if sum(len(d.content) for d in documents) >= self.batch_bytes:
+                flush()
+        if documents:
+            flush()
         return DocumentBatch(out, usage)
 
 
