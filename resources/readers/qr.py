@@ -132,15 +132,15 @@ def _set(
     record: dict[str, Any], field: str, value: Decimal | None, confidence: float, note: str
 ) -> None:
     """Adjust one field: a new value (if given), the confidence and a note in the evidence."""
-    extraction = record.setdefault("extraction", {})
-    current = dict(extraction.get(field) or {"value": None, "confidence": 0.0})
-    if value is not None:
-        current["value"] = float(value)
-    current["confidence"] = confidence
-    evidence = current.get("evidence")
-    current["evidence"] = (f"{evidence} | {note}" if evidence else note)[:1900]
-    current.setdefault("page", None)
-    extraction[field] = current
+    from resources.readers.confidence import adjust_field
+
+    adjust_field(
+        record,
+        field,
+        value=float(value) if value is not None else None,
+        confidence=confidence,
+        note=note,
+    )
 
 
 def _check(
