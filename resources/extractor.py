@@ -455,8 +455,8 @@ class InboxExtractor(dg.ConfigurableResource):
         cache = OcrStoreCache(store) if store is not None else None
         outcomes: list[Outcome | None] = [None] * len(documents)
         offline: dict[int, Outcome] = {}
-        if self.mode != "openai":
-            for index, doc in enumerate(documents):
+        for index, doc in enumerate(documents):  # records always; documents unless openai-only
+            if self.mode != "openai" or doc.kind not in DOCUMENT_KINDS:
                 (offline[index],) = self.reader_for(doc.kind, cache).extract([doc])
         low = self.threshold() if self.mode in ("auto", "compare") else 0.0
         ask: list[int] = []

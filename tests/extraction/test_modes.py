@@ -81,6 +81,14 @@ def test_offline_never_calls_openai_and_openai_mode_never_reads_offline(standin)
     assert standin.calls == 1 and online.method == "openai"
 
 
+def test_records_are_read_as_records_in_every_mode(tmp_path):
+    record = b'{"schema_version": 1, "invoice": {"supplier": "CK Bogazici"}}'
+    for mode in ("offline", "openai", "auto", "compare"):
+        router = InboxExtractor(mode=mode, low_confidence=LOW)
+        [outcome], _ = router.route([doc("r.json", record, "json")], OpenAIExtractor(api_key=""))
+        assert outcome.method == "records" and outcome.items[0].item.record is not None, mode
+
+
 def test_openai_mode_without_a_key_is_extractor_unavailable():
     router = InboxExtractor(mode="openai", low_confidence=LOW)
 
