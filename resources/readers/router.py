@@ -214,6 +214,8 @@ def _read_pdf(content: bytes, limits: ReadLimits, ocr: bool, cache: OcrCache | N
                 records = list(read_invoice_text(texts, method="text"))
             except ReaderError as exc:
                 error = exc
+        payloads = _page_payloads(doc, range(len(texts)))
+        _ground_with_qr(records, payloads)
         if image_pages:
             cached = cache.get(sha) if cache is not None else None
             if cached:
@@ -229,7 +231,6 @@ def _read_pdf(content: bytes, limits: ReadLimits, ocr: bool, cache: OcrCache | N
                 from resources.readers.qr import find_payload
 
                 ocr_texts = [""] * len(texts)
-                payloads = _page_payloads(doc, range(len(texts)))
                 for index in image_pages:
                     images = doc.images(index)
                     if not images:  # a blank page: nothing to read
@@ -251,9 +252,6 @@ def _read_pdf(content: bytes, limits: ReadLimits, ocr: bool, cache: OcrCache | N
                     error = outcome
         if not records:
             raise error or ReaderError("no_invoice_found", "no invoice in the document")
-        text_records = records if method == "text" else []
-        if text_records:
-            _ground_with_qr(text_records, _page_payloads(doc, range(len(texts))))
     return Reading(method, list(records))
 
 
