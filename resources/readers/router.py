@@ -232,8 +232,15 @@ def _read_pdf(content: bytes, limits: ReadLimits, ocr: bool, cache: OcrCache | N
 
                 ocr_texts = [""] * len(texts)
                 for index in image_pages:
-                    images = doc.images(index)
-                    if not images:  # a blank page: nothing to read
+                    images = doc.images(index, max_pixels=limits.max_image_pixels)
+                    if not images:  # a blank page, or only images too large to decode
+                        oversized = _oversized_image(doc, index, limits.max_image_pixels)
+                        if oversized and not records:
+                            raise ReaderError(
+                                "image_too_large",
+                                f"page {index + 1}: an image of {oversized} pixels > limit "
+                                f"{limits.max_image_pixels} (a decompression bomb?)",
+                            )
                         continue
                     biggest = max(images, key=lambda a: a.shape[0] * a.shape[1])
                     ocr_texts[index] = ocr_text(biggest)
@@ -253,6 +260,25 @@ def _read_pdf(content: bytes, limits: ReadLimits, ocr: bool, cache: OcrCache | N
         if not records:
             raise error or ReaderError("no_invoice_found", "no invoice in the document")
     return Reading(method, list(records))
+
+
+def _oversized_image(doc: Any, index: int, max_pixels: int) -> int:
+    """The pixel count of the largest image on a page above ``max_pixels`` (0 if none); read
+    from the image's declared size, never decoded."""
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
+
+    page = doc._page(index)
+    try:
+        sizes = [
+            w * h
+            for obj in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=3)
+            if isinstance(obj, pdfium.PdfImage)
+            for w, h in [obj.get_px_size()]
+        ]
+    finally:
+        page.close()
+    return max((s for s in sizes if s > max_pixels), default=0)
 
 
 def _zero_pages(content: bytes) -> bool:

@@ -18,7 +18,13 @@ import sqlalchemy as sa
 from resources import store_schema as s
 from resources.readers.ocr import OCR_MODEL
 from tests.assets.helpers import materialize_day, store_for
-from tests.documents.hostile import corrupt_pdf, encrypted_pdf, many_pages_pdf, zero_page_pdf
+from tests.documents.hostile import (
+    corrupt_pdf,
+    encrypted_pdf,
+    huge_image_pdf,
+    many_pages_pdf,
+    zero_page_pdf,
+)
 from tests.documents.html import make_invoice_html
 from tests.documents.pdf import make_bundle_pdf, make_invoice_pdf
 from tests.documents.spec import InvoiceSpec, monthly_bundle
@@ -77,6 +83,7 @@ def _day(inbox: Path) -> dict[str, dict[str, object]]:
         "k-bomb.zip": (zip_bomb(), ["zip_too_large"]),
         "l-bomb.png": (bomb_png(), ["image_too_large"]),
         "m-pages.pdf": (many_pages_pdf(), ["pdf_too_many_pages"]),
+        "n-bomb-image.pdf": (huge_image_pdf(), ["image_too_large"]),
     }
     for name, (content, _) in files.items():
         (folder / name).write_bytes(content)

@@ -11,6 +11,7 @@ import pytest
 from resources.readers.errors import ReaderError
 from resources.readers.router import ReadLimits, read_offline
 from resources.readers.ubl import XmlLimits, read_ubl, read_zip
+from tests.documents.hostile import huge_image_pdf
 from tests.extraction.pdf_docs import (
     bomb_png,
     corrupt_pdf,
@@ -221,6 +222,7 @@ def test_a_bundle_gives_one_record_per_invoice():
         (corrupt_pdf, "pdf_corrupt"),
         (zero_page_pdf, "pdf_empty"),
         (bomb_png, "image_too_large"),
+        (huge_image_pdf, "image_too_large"),
         (
             lambda: make_pdf([UblSpec(invoice_no=f"ABC20250000000{n:02d}") for n in range(4)]),
             "pdf_too_many_pages",
