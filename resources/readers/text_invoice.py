@@ -104,7 +104,7 @@ def split_invoices(page_lines: list[list[str]]) -> list[list[tuple[int, str]]]:
         if not any(line.strip() for line in lines):
             continue
         number, _ = find_invoice_no(lines)
-        ettn, _ = find_ettn(lines)
+        ettn, _ = find_ettn(lines, labelled_only=True)  # a stray UUID splits nothing
         clash = (ettn and current.get("ettn") and ettn != current["ettn"]) or (
             number and current.get("no") and number != current["no"]
         )
