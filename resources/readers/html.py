@@ -127,8 +127,8 @@ def read_html(
     max_bytes: int = DEFAULT_MAX_HTML_BYTES,
     low_confidence: float | None = None,
 ) -> list[dict[str, Any]]:
-    """The invoices of an e-Fatura HTML rendering (one page per invoice is not needed: a saved
-    viewer page holding several invoices gives one record each, split by number or ETTN)."""
+    """The invoice of an e-Fatura HTML rendering (the viewer saves one invoice a page), read as
+    one page of text; ``no_invoice_found`` when its text holds none."""
     lines = html_lines(content, max_bytes=max_bytes)
     if not lines:
         raise ReaderError("no_invoice_found", "the HTML holds no visible text")

@@ -37,7 +37,7 @@ def _normalise(token: str) -> tuple[str, str] | None:
         text = "0" + text  # ",000" → "0,000"
     if not text or not _SHAPE.match(text) or text[-1] in ".,":
         return None
-    if sum(c.isdigit() for c in text) > MAX_DIGITS:
+    if len(text) - text.count(".") - text.count(",") > MAX_DIGITS:
         return None  # no amount has that many digits (and a float could not hold it)
     return sign, text
 

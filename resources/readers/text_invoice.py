@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from invoice_assets.domain.records import MAX_EVIDENCE
 from resources.readers.confidence import adjust_field, field_value, low_confidence_default
 from resources.readers.errors import ReaderError
 from resources.readers.numbers import Number, find_numbers
@@ -47,6 +48,7 @@ BTV_RATES = (Decimal("0.01"), Decimal("0.05"))
 KURUS = Decimal("0.02")  # two roundings to the kuruş
 PAYABLE_GAP = Decimal(5)  # suppliers round the payable to whole TL or 5 TL (facts §3)
 BILLING_KINDS = ("energy", "distribution", "demand")
+MAX_CANDIDATES = 12
 CONTINUATION_LINES = 4  # OCR may put qty, unit, price and amount on lines of their own
 
 
@@ -102,7 +104,7 @@ def split_invoices(page_lines: list[list[str]]) -> list[list[tuple[int, str]]]:
         if not any(line.strip() for line in lines):
             continue
         number, _ = find_invoice_no(lines)
-        ettn, _ = find_ettn(lines)
+        ettn, _ = find_ettn(lines, labelled_only=True)  # a stray UUID splits nothing
         clash = (ettn and current.get("ettn") and ettn != current["ettn"]) or (
             number and current.get("no") and number != current["no"]
         )
@@ -369,9 +371,14 @@ class _Invoice:
         return [v for s in self._of_kind("consumption_total") for n in s.amounts for v in n.values]
 
     def _taxes_and_totals(self, line_sum: Decimal, energy: Decimal | None) -> None:
-        totals = self._values("total")
-        vats = self._values("vat") + [v for s in self._of_kind("vat_base") for v in self._vat_of(s)]
-        bases = self._values("base") + self._values("vat_base", after_word="matrah")
+        # the first few candidates of each: a real invoice prints each a handful of times
+        totals = self._values("total")[:MAX_CANDIDATES]
+        vats = (
+            self._values("vat") + [v for s in self._of_kind("vat_base") for v in self._vat_of(s)]
+        )[:MAX_CANDIDATES]
+        bases = (self._values("base") + self._values("vat_base", after_word="matrah"))[
+            :MAX_CANDIDATES
+        ]
         payables = self._values("payable")
         roundings = self._values("rounding")
 
@@ -445,9 +452,8 @@ class _Invoice:
             ):
                 field = self.fields.get(name)
                 if field and field.get("value") is not None and field["confidence"] >= self.low:
-                    field["evidence"] = (field["evidence"] + " (billing lines add up to the base)")[
-                        -2000:
-                    ]
+                    note = " (billing lines add up to the base)"
+                    field["evidence"] = field["evidence"][: MAX_EVIDENCE - len(note)] + note
                     field["confidence"] = min(0.99, field["confidence"] + 0.04)
 
     def _vat_of(self, segment: Segment) -> list[Value]:

@@ -28,6 +28,7 @@ KWH_UNITS = frozenset({"kwh", "kw", "mwh"})
 _WORD = re.compile(r"\S+")
 # A unit price of energy or distribution above this (TL/kWh) is no price: the factor is the qty.
 PRICE_CEILING_TL = Decimal(40)
+MAX_LINE_NUMBERS = 12
 _KURUS = re.compile(r"(?i)(?<![a-zçğıöşü])(kr|kuruş|kurus)(?![a-zçğıöşü])")
 
 
@@ -223,6 +224,7 @@ def find_triple(
     """The ``qty × unit_price ≈ amount`` among ``numbers`` within facts §7's allowance
     (``|qty| × 0.5·10^-d + 0.01 TL``, ``d`` = printed price decimals); the amount is tried from
     the right, every reading of an ambiguous number is tried, the first that holds wins."""
+    numbers = numbers[-MAX_LINE_NUMBERS:]  # a billing line prints a handful; bound the search
     count = len(numbers)
     for k in range(count - 1, -1, -1):
         others = [i for i in range(count) if i != k]

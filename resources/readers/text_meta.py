@@ -83,11 +83,13 @@ def find_invoice_no(lines: list[str]) -> tuple[str | None, int | None]:
     return first
 
 
-def find_ettn(lines: list[str]) -> tuple[str | None, int | None]:
-    """``(uuid, line index)``, lower case; an ETTN line broken over two lines is joined."""
+def find_ettn(lines: list[str], *, labelled_only: bool = False) -> tuple[str | None, int | None]:
+    """``(uuid, line index)``, lower case; an ETTN line broken over two lines is joined. A UUID
+    on an ETTN line wins; else the first UUID anywhere (none with ``labelled_only``)."""
     first: tuple[str | None, int | None] = (None, None)
     for index, line in enumerate(lines):
-        labelled = "ettn" in _fold(line)
+        key = _fold(line)
+        labelled = "ettn" in key or "uuid" in key
         match = UUID.search(line)
         if match is None and labelled:
             joined = (line + "".join(lines[index + 1 : index + 2])).replace(" ", "")
@@ -96,7 +98,7 @@ def find_ettn(lines: list[str]) -> tuple[str | None, int | None]:
             continue
         if labelled:
             return match.group(1).lower(), index
-        if first[0] is None:
+        if first[0] is None and not labelled_only:
             first = (match.group(1).lower(), index)
     return first
 

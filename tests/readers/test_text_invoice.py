@@ -283,3 +283,12 @@ def test_prices_in_kurus_and_quantities_in_mwh_come_out_per_kwh() -> None:
     assert record["extraction"]["consumption_kwh"]["value"] == 1000.0
     assert record["extraction"]["current_active_unit_price_tl_per_kwh"]["value"] == 2.5
     assert conf(record, "consumption_kwh") >= LOW
+
+
+def test_a_stray_uuid_on_the_second_page_does_not_split_the_invoice() -> None:
+    pages = [
+        HEAD + "ETTN: 00000000-0000-4000-8000-000000000001\n" + BODY[:60],
+        "Ödeme referansı 99999999-9999-4999-8999-999999999999\n" + BODY[60:],
+    ]
+    (record,) = read_invoice_text(pages, low_confidence=LOW)
+    assert record["invoice"]["ettn"] == "00000000-0000-4000-8000-000000000001"
