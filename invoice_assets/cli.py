@@ -2,7 +2,8 @@
 
 This module defines the ``invoice-ops`` group and registers on it the commands of
 ``invoice_assets/commands/``: ``pipeline`` (validate-config, demo, run, ingest, summary),
-``incidents`` (incidents list/show/ack/resolve/feedback), ``alerts`` (alerts list), ``runs``
+``extract`` (what the platform reads from files), ``incidents`` (incidents
+list/show/ack/resolve/feedback), ``alerts`` (alerts list), ``runs``
 (reap), ``suppliers`` (suppliers check/resolve/rekey) and ``service`` (serve, health, status,
 token, smoke). Thin commands over library functions; output goes through ``commands.common.emit``
 (text, or JSON with ``--json``), errors go to stderr. Exit codes: 0 success, 1 the thing checked
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import click
 
-from invoice_assets.commands import alerts, incidents, pipeline, runs, service, suppliers
+from invoice_assets.commands import alerts, extract, incidents, pipeline, runs, service, suppliers
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -32,6 +33,7 @@ for _command in (
     pipeline.run,
     pipeline.ingest,
     pipeline.summary,
+    extract.extract,
     runs.reap,
     incidents.incidents,
     alerts.alerts,

@@ -75,7 +75,7 @@ def build_resources(env: Mapping[str, str]) -> dict[str, object]:
         "thresholds": ThresholdsResource.from_thresholds(thresholds, source),
         "store": store,
         "inbox": InboxResource(path=str(settings.inbox)),
-        "extractor": InboxExtractor(),
+        "extractor": inbox_extractor(settings, thresholds.Validation.LOW_CONFIDENCE),
         "openai": openai_extractor(env, settings),
         "market_data": MarketDataResource(),
         "clock": ClockResource(),
@@ -85,6 +85,12 @@ def build_resources(env: Mapping[str, str]) -> dict[str, object]:
             webhook_url=_secret(env, "INVOICE_ALERT_WEBHOOK_URL"),
         ),
     }
+
+
+def inbox_extractor(settings: Settings, low_confidence: float) -> InboxExtractor:
+    """The router with the extraction mode and OCR switch of the environment."""
+    mode, ocr = settings.extraction()
+    return InboxExtractor(mode=mode, ocr=ocr, low_confidence=low_confidence)
 
 
 def _secret(env: Mapping[str, str], name: str) -> str | dg.EnvVar | None:

@@ -26,7 +26,7 @@ import dagster as dg
 from pydantic import Field
 
 from invoice_assets.domain.records import InboxItem, inbox_entry_error, source_name
-from resources.extractor import ExtractedItem, Extractor, sha_file
+from resources.extractor import ExtractedItem, FileExtractor, sha_file
 from resources.inbox_ingest import ingest_files, inside
 from resources.store import InboxEntry
 
@@ -110,7 +110,7 @@ def _entry(path: Path, root: str) -> InboxEntry:
     return InboxEntry(source_name(path.name), str(target), digest, info.st_size)
 
 
-def extract_entry(entry: InboxEntry, extractor: Extractor) -> list[ExtractedItem]:
+def extract_entry(entry: InboxEntry, extractor: FileExtractor) -> list[ExtractedItem]:
     """The items of one listed entry: its one failure when it is refused (never opened), else
     what ``extractor`` reads from it, named after the entry (a link inside the inbox is read
     at its resolved target, but its items belong to the link's name in the day folder)."""

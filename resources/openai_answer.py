@@ -155,9 +155,55 @@ def read_answer(response: Response) -> InvoiceAnswer | None:
             continue
         for content in output.content or []:
             if content.type == "output_text":
-                parsed = InvoiceAnswer.model_validate_json(content.text)
+                parsed = parse_answer_text(content.text)
                 answer = parsed if answer is None else answer
     return answer
+
+
+def parse_answer_text(text: str) -> InvoiceAnswer:
+    """The answer in ``text``, accepting what OpenAI-compatible servers without strict mode
+    return: optional fields that are missing count as null (a missing numeric field inside
+    ``extraction`` as ``{"value": null, "confidence": 0}``, missing line items as none); the
+    ``invoice`` and ``extraction`` objects and the supplier stay required.
+    ``pydantic.ValidationError`` (the strict reading's, naming its first bad field) for text that
+    is not JSON or does not fit even so."""
+    try:
+        return InvoiceAnswer.model_validate_json(text)
+    except pydantic.ValidationError as strict:
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError):
+            raise strict from None
+        if not isinstance(data, dict):
+            raise strict from None
+        _fill_missing(data)
+        try:
+            return InvoiceAnswer.model_validate(data)
+        except pydantic.ValidationError:
+            raise strict from None
+
+
+def _fill_missing(data: dict[str, object]) -> None:
+    invoice = data.get("invoice")
+    if isinstance(invoice, dict):
+        for name in AnswerInvoice.model_fields:
+            if name != "supplier":
+                invoice.setdefault(name, None)
+    extraction = data.get("extraction")  # the object itself is required
+    if isinstance(extraction, dict):
+        for name in AnswerExtraction.model_fields:
+            value = extraction.setdefault(name, {"value": None, "confidence": 0.0})
+            if isinstance(value, dict):
+                for key in ("value", "evidence", "page"):
+                    value.setdefault(key, None)
+                if value.get("value") is None:
+                    value.setdefault("confidence", 0.0)
+    items = data.setdefault("line_items", [])
+    if isinstance(items, list):
+        for item in items:
+            if isinstance(item, dict):
+                for key in ("qty", "unit", "unit_price", "amount_tl"):
+                    item.setdefault(key, None)
 
 
 def read_refusal(response: Response) -> str | None:
@@ -192,8 +238,15 @@ def incomplete_reason(response: Response | None) -> str | None:
     return str(reason) if reason else None
 
 
+def answer_error_code(reason: str | None) -> str:
+    """``truncated_answer`` for an answer cut off (``status: incomplete``), else
+    ``invalid_answer`` (complete, but not JSON or not the answer schema)."""
+    return "truncated_answer" if reason else "invalid_answer"
+
+
 def truncation_detail(reason: str | None, exc: Exception) -> str:
-    """The message of a ``truncated_answer``: why the answer text could not be read."""
+    """The message of a ``truncated_answer`` or ``invalid_answer``: why the answer text could
+    not be read."""
     if reason:
         return f"the answer was cut off ({reason})"
     if isinstance(exc, pydantic.ValidationError):

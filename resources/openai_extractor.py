@@ -13,9 +13,11 @@ with a distinct code, never an exception:
 timed out, retries included) · ``deadline_exceeded`` (no complete answer within the document's
 total ``deadline_seconds``, e.g. a server dripping its answer) · ``server_error`` (5xx) ·
 ``auth_error`` (401/403) · ``api_error`` (another 4xx, or a response the client cannot read) ·
-``connection_error`` · ``refusal`` · ``truncated_answer`` (cut off or not valid for the answer
-schema) · ``schema_violation`` (a well-formed answer the domain record rejects, e.g. a confidence
-outside 0..1; the message starts with the domain's own code) · ``extractor_error`` (a bug).
+``connection_error`` · ``refusal`` · ``truncated_answer`` (cut off: ``status: incomplete``) ·
+``invalid_answer`` (complete but not JSON or not the answer schema; missing optional fields of
+servers without strict mode count as null) · ``schema_violation`` (a well-formed answer the
+domain record rejects, e.g. a confidence outside 0..1; the message starts with the domain's own
+code) · ``extractor_error`` (a bug).
 
 The API key is a secret: it is never logged, never part of an error message or a return value
 (messages are scrubbed), and hidden from the resource's ``repr``.
@@ -52,6 +54,7 @@ from resources.deadline import DeadlineExceeded, call_with_deadline
 from resources.extractor import ExtractedItem
 from resources.openai_answer import (
     PROMPT_VERSION,
+    answer_error_code,
     answer_to_record,
     incomplete_reason,
     read_answer,
@@ -348,8 +351,9 @@ class OpenAIExtractor(dg.ConfigurableResource):
         except openai.APIResponseValidationError as exc:
             return done(ItemError("api_error", None, f"unreadable response: {scrub(exc.message)}"))
         except (pydantic.ValidationError, ValueError) as exc:  # cut off, or not the answer schema
-            detail = truncation_detail(incomplete_reason(response), exc)
-            return done(ItemError("truncated_answer", None, scrub(detail)))
+            reason = incomplete_reason(response)
+            detail = truncation_detail(reason, exc)
+            return done(ItemError(answer_error_code(reason), None, scrub(detail)))
         except Exception as exc:  # one bad document must not stop the others
             trace = scrub(traceback.format_exc(), 4000)
             log.error("unexpected error extracting %s:\n%s", name, trace)

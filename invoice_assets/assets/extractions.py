@@ -10,7 +10,6 @@ the day (1M invoices a day).
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -20,58 +19,17 @@ from invoice_assets.assets.reads import md_counts
 from invoice_assets.checks.expectations import EXTRACTIONS_CHECK, extractions_expectations
 from invoice_assets.domain.arrays import rate
 from invoice_assets.domain.frames import items_to_frames
-from invoice_assets.domain.records import InboxItem, ItemError, mark_duplicates, sniff_kind
+from invoice_assets.domain.records import mark_duplicates
 from invoice_assets.domain.suppliers import SupplierDirectory
 from invoice_assets.kernel.memory import collector_paused
 from invoice_assets.services.dead_runs import TAG_PROCESS, process_tags
 from resources.clock import ClockResource
 from resources.extractor import ExtractedItem, InboxExtractor
 from resources.inbox import InboxResource, extract_entry
-from resources.openai_extractor import ExtractionCache, OpenAIExtractor
+from resources.openai_extractor import OpenAIExtractor
 from resources.store import InboxEntry, InvoiceStore
 from resources.store import schema as s
 from resources.suppliers import SuppliersResource
-
-
-def _documents(
-    entries: list[InboxEntry],
-    queue: pd.DataFrame,
-    openai: OpenAIExtractor,
-    store: InvoiceStore,
-) -> tuple[dict[str, list[ExtractedItem]], dict[str, float]]:
-    """PDF and image files through the OpenAI extractor (cached; exhausted ones not retried)."""
-    previous = queue.set_index("file_name") if len(queue) else None
-    docs, out = [], {}
-    for entry in entries:
-        if entry.refusal is not None:  # never opened (links out of the inbox, FIFOs, …)
-            continue
-        content = Path(entry.path).read_bytes()
-        if sniff_kind(content) not in ("pdf", "image"):
-            continue
-        prior = (
-            previous.loc[entry.file_name]
-            if previous is not None and entry.file_name in previous.index
-            else None
-        )
-        if (
-            prior is not None
-            and prior["status"] == "failed"
-            and prior["sha256"] == entry.sha256
-            and int(prior["attempts"]) >= openai.max_attempts
-        ):
-            error = ItemError("exhausted", None, f"{int(prior['attempts'])} attempts failed")
-            exhausted = InboxItem(entry.file_name, None, entry.sha256, None, error)
-            out[entry.file_name] = [ExtractedItem(exhausted, None, None)]
-            continue
-        docs.append((entry.file_name, content))
-    usage: dict[str, float] = {}
-    if docs:
-        batch = openai.extract_documents(docs, ExtractionCache(store))
-        for (name, _), outcome in zip(docs, batch.items, strict=True):
-            out[name] = [outcome]
-        usage = {k: float(v) for k, v in batch.usage.items() if isinstance(v, int | float)}
-    return out, usage
-
 
 CHECKED = ["day", "invoice_key", "source_file", "status", "error_code"]  # kept for the GX suite
 
@@ -160,6 +118,7 @@ def _open_day(
     day: str,
     store: InvoiceStore,
     inbox: InboxResource,
+    extractor: InboxExtractor,
     openai: OpenAIExtractor,
     clock: ClockResource,
 ) -> tuple[_Day, dict[str, float]]:
@@ -170,8 +129,9 @@ def _open_day(
     queue = store.inbox_files([day])
     store.set_inbox_status(day, [e.file_name for e in entries], "processing", attempt=True)
     started = clock.now()
-    documents, usage = _documents(entries, queue, openai, store) if openai.api_key else ({}, {})
-    return _Day(day, entries, documents, started), usage
+    batch = extractor.extract_documents(entries, queue, openai, store)  # the router
+    documents = {name: outcome.items for name, outcome in batch.outcomes.items()}
+    return _Day(day, entries, documents, started), batch.usage
 
 
 @daily_asset(
@@ -202,7 +162,7 @@ def extractions(
         # name the process that holds this run's pool slot, so a dead one can be reaped
         context.instance.add_run_tags(context.run_id, process_tags())
     known = suppliers.load()  # before any file is registered: a broken table stops the run
-    opened = [_open_day(day, store, inbox, openai, clock) for day in days]
+    opened = [_open_day(day, store, inbox, extractor, openai, clock) for day in days]
     work = [d for d, _ in opened]
     # decisions follow extractions: the days' decision times go with their old rows
     store.replace_extractions(

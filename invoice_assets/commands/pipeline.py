@@ -108,6 +108,7 @@ def demo(days: int, invoices_per_day: int, seed: int, end_date: str | None, as_j
             slot_wait_seconds=wait,
         )
     )
+    documents = _demo_documents(settings, window[0], seed, wait)
     store = settings.store()
     summary = build_run_summary(store, window[0], window[-1], t)
     injected = manifest.counts()
@@ -120,6 +121,7 @@ def demo(days: int, invoices_per_day: int, seed: int, end_date: str | None, as_j
         "expected_incidents": expected,
         "summary": summary,
         "matches_injected": found == expected,
+        "documents": documents,
     }
     text = "\n".join(
         [
@@ -129,11 +131,65 @@ def demo(days: int, invoices_per_day: int, seed: int, end_date: str | None, as_j
             f"injected anomalies: {injected}",
             f"incidents: {found} (expected from injected anomalies: {expected})",
             _summary_text(summary),
+            _documents_text(documents),
             "next: `make dev` to browse the lineage, `invoice-ops status` for the five questions",
         ]
     )
     emit(result, as_json, text)
-    sys.exit(EXIT_OK if result["runs_ok"] and result["matches_injected"] else EXIT_FAIL)
+    documents_ok = documents is None or documents["runs_ok"]
+    ok = result["runs_ok"] and result["matches_injected"] and documents_ok
+    sys.exit(EXIT_OK if ok else EXIT_FAIL)
+
+
+def _demo_documents(
+    settings: Settings, first_day: str, seed: int, wait: float
+) -> dict[str, Any] | None:
+    """PDF and UBL-TR XML invoices on the day before the demo's days (their own day, so the
+    demo's figures stay those of its records), materialised and read offline: what each file
+    gave. None when that day is not a partition."""
+    from invoice_assets.definitions import build_definitions
+    from invoice_assets.demo.documents import write_documents
+    from invoice_assets.services.materialise import instance_for, materialise
+
+    day = (date.fromisoformat(first_day) - timedelta(days=1)).isoformat()
+    first = settings.layout().partitions.get_first_partition_key()
+    if first is None or day < first:
+        return None
+    progress(f"writing demo documents (PDF, UBL-TR XML, zip) into {settings.inbox / day}")
+    names = write_documents(settings.inbox / day, day, seed)
+    outcomes = _materialise_or_exit(
+        lambda: materialise(
+            [day],
+            instance_for(settings),
+            defs=build_definitions(),
+            progress=progress,
+            tags=cli_tags(operator=None),
+            slot_wait_seconds=wait,
+        )
+    )
+    rows = settings.store().read_stage("extractions", [day])
+    files = []
+    for name in names:
+        mine = rows[rows["source_file"] == name]
+        files.append(
+            {
+                "file": name,
+                "invoices": len(mine),
+                "ok": int(mine["status"].eq("ok").sum()),
+                "kwh": [float(v) for v in mine["consumption_kwh"].dropna()],
+            }
+        )
+    return {"day": day, "runs_ok": all(o.success for o in outcomes), "files": files}
+
+
+def _documents_text(documents: dict[str, Any] | None) -> str:
+    if documents is None:
+        return "documents: none (the day before the demo is not a partition)"
+    lines = [f"documents read offline on {documents['day']}:"]
+    for f in documents["files"]:
+        kwh = ", ".join(f"{v:,.3f}" for v in f["kwh"])
+        lines.append(f"  {f['file']}: {f['ok']}/{f['invoices']} invoice(s) read, kWh {kwh}")
+    return "\n".join(lines)
 
 
 @click.command()

@@ -292,7 +292,14 @@ def parse_record_bytes(raw: bytes) -> ExtractionRecord | ItemError:
     return parse_record(obj, may_hold_nul="\x00" in text or "\\u0000" in text)
 
 
-ContentKind = Literal["json", "jsonl", "pdf", "image", "empty", "unknown"]
+ContentKind = Literal["json", "jsonl", "pdf", "image", "xml", "zip", "html", "empty", "unknown"]
+DOCUMENT_KINDS: tuple[str, ...] = (
+    "pdf",
+    "image",
+    "xml",
+    "zip",
+    "html",
+)  # read by a document reader
 
 
 def sniff_kind(content: bytes) -> ContentKind:
@@ -309,7 +316,14 @@ def sniff_kind(content: bytes) -> ContentKind:
         or (head.startswith(b"RIFF") and content[8:12] == b"WEBP")
     ):
         return "image"
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return "zip"
     stripped = content.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if stripped.startswith(b"<"):
+        opening = stripped[:2048].lower()
+        if b"<html" in opening or b"<!doctype html" in opening:
+            return "html"
+        return "xml"
     if stripped.startswith(b"{") or stripped.startswith(b"["):
         lines = [line for line in stripped.splitlines() if line.strip()]
         if len(lines) > 1 and lines[0].strip().startswith(b"{"):
@@ -350,10 +364,12 @@ def parse_inbox_content(source_file: str, content: bytes, max_bytes: int) -> lis
     kind = sniff_kind(content)
     if kind == "empty":
         return [failed("empty_file", "the file is empty")]
-    if kind in ("pdf", "image"):
-        return [failed("extractor_unavailable", f"{kind} needs the OpenAI extractor (disabled)")]
+    if kind in DOCUMENT_KINDS:
+        return [failed("extractor_unavailable", f"{kind} needs a document extractor (disabled)")]
     if kind == "unknown":
-        return [failed("unsupported_type", "content is neither JSON, PDF nor a supported image")]
+        return [
+            failed("unsupported_type", "content is neither JSON, XML, HTML, PDF, zip nor an image")
+        ]
     if kind == "json" and source_file.lower().endswith(".jsonl"):
         kind = "jsonl"  # a broken first line must not swallow the other records of the file
     if kind == "json":

@@ -4,7 +4,9 @@ The environment variable names are part of the product's contract: ``INVOICE_HOM
 ``INVOICE_INBOX``, ``INVOICE_DB_URL``, ``DAGSTER_HOME``, ``INVOICE_ALERT_WEBHOOK_URL``,
 ``INVOICE_OPS_TOKENS_FILE``, ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``INVOICE_OPENAI_MODEL``,
 ``INVOICE_PARTITIONS_START`` (first daily partition, default 2024-01-01) and
-``INVOICE_BACKFILL_POLICY`` (``single_run``, the default, or ``per_day``).
+``INVOICE_BACKFILL_POLICY`` (``single_run``, the default, or ``per_day``),
+``INVOICE_EXTRACTION_MODE`` (``offline``, ``openai``, ``auto``, the default, or ``compare``) and
+``INVOICE_OCR`` (``on``, the default, or ``off``).
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class Settings:
     openai_model: str | None = None
     partitions_start: str = DEFAULT_START
     backfill_policy: str = SINGLE_RUN
+    extraction_mode: str = "auto"  # INVOICE_EXTRACTION_MODE: offline | openai | auto | compare
+    ocr: str = "on"  # INVOICE_OCR: on | off
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -61,6 +65,8 @@ class Settings:
             openai_model=env.get("INVOICE_OPENAI_MODEL") or None,
             partitions_start=env.get("INVOICE_PARTITIONS_START") or DEFAULT_START,
             backfill_policy=env.get("INVOICE_BACKFILL_POLICY") or SINGLE_RUN,
+            extraction_mode=(env.get("INVOICE_EXTRACTION_MODE") or "auto").strip().lower(),
+            ocr=(env.get("INVOICE_OCR") or "on").strip().lower(),
         )
 
     def __repr__(self) -> str:  # never print the key or a database password
@@ -81,6 +87,19 @@ class Settings:
             raise SettingsError(
                 f"INVOICE_PARTITIONS_START={self.partitions_start!r}: expected a day YYYY-MM-DD"
             ) from None
+
+    def extraction(self) -> tuple[str, bool]:
+        """The extraction mode and whether OCR is on; ``SettingsError`` naming the variable."""
+        modes = ("offline", "openai", "auto", "compare")
+        if self.extraction_mode not in modes:
+            raise SettingsError(
+                f"INVOICE_EXTRACTION_MODE={self.extraction_mode!r}: expected one of "
+                f"{', '.join(modes)}"
+            )
+        switches = {"on": True, "1": True, "true": True, "off": False, "0": False, "false": False}
+        if self.ocr not in switches:
+            raise SettingsError(f"INVOICE_OCR={self.ocr!r}: expected on or off")
+        return self.extraction_mode, switches[self.ocr]
 
     def openai_check(self) -> Callable[[], tuple[str, str]] | None:
         """The readiness probe of the OpenAI API, or None when the extractor is disabled."""

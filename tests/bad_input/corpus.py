@@ -41,6 +41,9 @@ KNOWN_CODES = frozenset(
         "unsupported_type",
         "extractor_unavailable",
         "duplicate_invoice",
+        # the offline document readers (issue 15)
+        "no_invoice_found",
+        "image_invalid",
     }
 )
 MAX_FILE_BYTES = 10 * 1024 * 1024  # InboxExtractor's default limit
@@ -183,8 +186,10 @@ def corpus(seed: int = 20250506) -> list[InboxFile]:
         frozenset({"invalid_json", "invalid_encoding"}),
     )
     add("b-too-large.json", b" " * (MAX_FILE_BYTES + 1) + b"{}", "file_too_large")
-    add("b-scan.pdf", tiny_pdf("bad-input"), "extractor_unavailable")
-    add("b-photo.png", tiny_png(), "extractor_unavailable")
+    # documents are read offline now (issue 15): a blank page holds no invoice, and a PNG that
+    # ends after its header is not an image
+    add("b-scan.pdf", tiny_pdf("bad-input"), "no_invoice_found")
+    add("b-photo.png", tiny_png(), "image_invalid")
     # -- wrong encodings ------------------------------------------------------------------------
     latin = _with(
         "latin-1", ("invoice", "supplier"), "Ödeme Müşteri A.Ş.".replace("ş", "s").replace("Ş", "S")

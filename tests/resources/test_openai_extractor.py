@@ -268,12 +268,45 @@ def test_a_truncated_answer_fails_as_truncated_answer(standin):
     assert batch.usage["output_tokens"] > 0  # a cut answer is still billed
 
 
-def test_an_answer_outside_the_answer_schema_fails_as_truncated_answer(standin):
+def test_an_answer_outside_the_answer_schema_fails_as_invalid_answer(standin):
+    # complete (not cut off) but without its extraction object: invalid, not truncated (issue 15)
     standin.answer_raw({"invoice": {"supplier": "x"}})
 
     batch = make(standin).extract_documents([("a.pdf", tiny_pdf())])
 
-    assert only_error(batch) == ("truncated_answer", 200)
+    assert only_error(batch) == ("invalid_answer", 200)
+
+
+def test_an_answer_that_is_not_json_fails_as_invalid_answer(standin):
+    standin.answer_raw("not json at all {")
+
+    batch = make(standin).extract_documents([("a.pdf", tiny_pdf())])
+
+    assert only_error(batch) == ("invalid_answer", 200)
+
+
+def test_missing_optional_fields_of_a_non_strict_server_count_as_null(standin):
+    # what an OpenAI-compatible server without strict mode returns: optional keys left out
+    standin.answer_raw(
+        {
+            "invoice": {"supplier": "CK Boğaziçi", "invoice_no": "ABC2025000000001"},
+            "extraction": {
+                "consumption_kwh": {"value": 1234.5, "confidence": 0.9},
+                "invoice_total_with_vat_tl": {"value": 5000.0, "confidence": 0.8, "page": 1},
+            },
+        }
+    )
+
+    batch = make(standin).extract_documents([("a.pdf", tiny_pdf())])
+
+    [outcome] = batch.items
+    record = outcome.item.record
+    assert outcome.item.error is None and record is not None
+    assert record.invoice.invoice_no == "ABC2025000000001" and record.invoice.ettn is None
+    assert record.extraction.consumption_kwh.value == 1234.5
+    assert record.extraction.consumption_kwh.evidence is None
+    assert record.extraction.vat_tl.value is None and record.extraction.vat_tl.confidence == 0.0
+    assert record.line_items == []
 
 
 def test_a_refusal_fails_as_refusal(standin):
