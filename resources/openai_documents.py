@@ -33,7 +33,7 @@ _IMAGE_MIME = {
 }
 
 
-def _has_page_object(content: bytes) -> bool:
+def has_page_object(content: bytes) -> bool:
     """A ``/Type /Page`` object, in plain text or inside a compressed object stream (PDF 1.5+)."""
     if _PAGE_OBJECT.search(content):
         return True
@@ -70,7 +70,7 @@ def check_document(content: bytes, max_bytes: int) -> tuple[str, ItemError | Non
     if kind == "pdf":
         if b"%%EOF" not in content[-_EOF_WINDOW:]:
             return kind, ItemError("unreadable_pdf", None, "no %%EOF at the end (truncated?)")
-        if not _has_page_object(content):
+        if not has_page_object(content):
             return kind, ItemError("unreadable_pdf", None, "no page object found")
     return kind, None
 

@@ -56,6 +56,21 @@ class PdfDoc:
             raise IndexError(f"page {index} of a {self.page_count}-page document")
         return self._pdf[index]
 
+    def largest_image_pixels(self, index: int, *, above: int = 0) -> int:
+        """The pixel count of the largest raster image on page ``index`` that holds more than
+        ``above`` pixels (0 if none), from the images' declared sizes: nothing is decoded."""
+        page = self._page(index)
+        try:
+            sizes = [
+                width * height
+                for obj in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=3)
+                if isinstance(obj, pdfium.PdfImage)
+                for width, height in [obj.get_px_size()]
+            ]
+        finally:
+            page.close()
+        return max((size for size in sizes if size > above), default=0)
+
     def text(self, index: int) -> str:
         """The text layer of page ``index`` (``""`` for an image-only page)."""
         page = self._page(index)

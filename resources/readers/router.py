@@ -234,7 +234,7 @@ def _read_pdf(content: bytes, limits: ReadLimits, ocr: bool, cache: OcrCache | N
                 for index in image_pages:
                     images = doc.images(index, max_pixels=limits.max_image_pixels)
                     if not images:  # a blank page, or only images too large to decode
-                        oversized = _oversized_image(doc, index, limits.max_image_pixels)
+                        oversized = doc.largest_image_pixels(index, above=limits.max_image_pixels)
                         if oversized and not records:
                             raise ReaderError(
                                 "image_too_large",
@@ -262,31 +262,12 @@ def _read_pdf(content: bytes, limits: ReadLimits, ocr: bool, cache: OcrCache | N
     return Reading(method, list(records))
 
 
-def _oversized_image(doc: Any, index: int, max_pixels: int) -> int:
-    """The pixel count of the largest image on a page above ``max_pixels`` (0 if none); read
-    from the image's declared size, never decoded."""
-    import pypdfium2 as pdfium
-    import pypdfium2.raw as pdfium_c
-
-    page = doc._page(index)
-    try:
-        sizes = [
-            w * h
-            for obj in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=3)
-            if isinstance(obj, pdfium.PdfImage)
-            for w, h in [obj.get_px_size()]
-        ]
-    finally:
-        page.close()
-    return max((s for s in sizes if s > max_pixels), default=0)
-
-
 def _zero_pages(content: bytes) -> bool:
     import re
 
-    from resources.openai_documents import _has_page_object
+    from resources.openai_documents import has_page_object
 
-    return bool(re.search(rb"/Count\s*0\b", content)) and not _has_page_object(content)
+    return bool(re.search(rb"/Count\s*0\b", content)) and not has_page_object(content)
 
 
 def _read_image(content: bytes, limits: ReadLimits, ocr: bool, cache: OcrCache | None) -> Reading:
