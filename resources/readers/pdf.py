@@ -13,6 +13,7 @@ PDFium is not thread-safe: one ``PdfDoc`` belongs to one thread.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from itertools import pairwise
 from types import TracebackType
 
@@ -61,12 +62,7 @@ class PdfDoc:
         ``above`` pixels (0 if none), from the images' declared sizes: nothing is decoded."""
         page = self._page(index)
         try:
-            sizes = [
-                width * height
-                for obj in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=3)
-                if isinstance(obj, pdfium.PdfImage)
-                for width, height in [obj.get_px_size()]
-            ]
+            sizes = [w * h for obj in _images_on(page) for w, h in [obj.get_px_size()]]
         finally:
             page.close()
         return max((size for size in sizes if size > above), default=0)
@@ -92,9 +88,7 @@ class PdfDoc:
         page = self._page(index)
         out: list[np.ndarray] = []
         try:
-            for obj in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=3):
-                if not isinstance(obj, pdfium.PdfImage):
-                    continue
+            for obj in _images_on(page):
                 try:
                     width, height = obj.get_px_size()
                     if width <= 0 or height <= 0 or width * height > max_pixels:
@@ -122,6 +116,13 @@ class PdfDoc:
             raise ReaderError("pdf_corrupt", f"page {index + 1}: cannot render: {exc}") from exc
         finally:
             page.close()
+
+
+def _images_on(page: pdfium.PdfPage) -> Iterator[pdfium.PdfImage]:
+    """The raster image objects placed on ``page``, top-level and inside forms."""
+    for obj in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=3):
+        if isinstance(obj, pdfium.PdfImage):
+            yield obj
 
 
 def letter_spaced(text: str) -> bool:
