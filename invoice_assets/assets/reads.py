@@ -6,6 +6,8 @@ Not for business rules (those are in ``invoice_assets.domain``).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
 from threading import Lock
 
 import dagster as dg
@@ -51,17 +53,75 @@ def read_invoices(
         cached = _RUN_FRAME.get(key) if key else None
     if cached is not None:
         return cached.copy(deep=False)
-    raw = store.read_stage("extractions", days, _INVOICE_READ)
-    raw = raw.sort_values(["day", "invoice_key"], kind="stable").reset_index(drop=True)
-    frame = invoice_frame(raw)
-    for extra in INVOICE_EXTRAS:  # the read's own arrays (started_at stays a UTC datetime)
-        frame[extra] = raw[extra].array
+    frame = _invoices(store.read_stage("extractions", days, _INVOICE_READ))
     if key is None:
         return frame
     with _RUN_FRAME_LOCK:
         _RUN_FRAME.clear()
         _RUN_FRAME[key] = frame
     return frame.copy(deep=False)
+
+
+def _invoices(raw: pd.DataFrame) -> pd.DataFrame:
+    raw = raw.sort_values(["day", "invoice_key"], kind="stable").reset_index(drop=True)
+    frame = invoice_frame(raw)
+    for extra in INVOICE_EXTRAS:  # the read's own arrays (started_at stays a UTC datetime)
+        frame[extra] = raw[extra].array
+    return frame
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """The invoices of one day whose key is in ``(after, upto]`` (None: an open end): the unit a
+    stage reads, computes and writes at once (``InvoiceStore.chunk_invoices`` of them at most).
+    ``first`` is the day's first chunk (an empty day is one empty first chunk)."""
+
+    day: str
+    after: str | None
+    upto: str | None
+    first: bool
+
+    def skip(self, invoices: pd.DataFrame) -> bool:
+        """An empty chunk after the first (the day's count was a multiple of the chunk size)
+        adds nothing: only an empty day's one chunk is computed, as today."""
+        return not self.first and invoices.empty
+
+
+def day_chunks(store: InvoiceStore, days: Sequence[str]) -> Iterator[Chunk]:
+    """The chunks of ``days``, day by day, each day's in key order: every invoice of a day is in
+    exactly one. Chunk bounds come from the extraction rows (``InvoiceStore.key_bounds``), so
+    every stage of a run cuts a day the same way."""
+    for day in days:
+        edges: list[str | None] = [None, *store.key_bounds(day, store.chunk_invoices), None]
+        for n, (after, upto) in enumerate(pairwise(edges)):
+            yield Chunk(day, after, upto, n == 0)
+
+
+def read_invoice_chunk(store: InvoiceStore, chunk: Chunk) -> pd.DataFrame:
+    """The extraction frame of a chunk, as ``read_invoices`` gives a day (ordered by key)."""
+    return _invoices(
+        store.read_stage_keys("extractions", chunk.day, chunk.after, chunk.upto, _INVOICE_READ)
+    )
+
+
+def read_chunk_line_items(store: InvoiceStore, chunk: Chunk) -> pd.DataFrame:
+    return line_item_frame(
+        store.read_stage_keys("line_items", chunk.day, chunk.after, chunk.upto, LINE_ITEM_READ)
+    )
+
+
+def read_chunk_aligned(
+    store: InvoiceStore,
+    name: str,
+    invoices: pd.DataFrame,
+    chunk: Chunk,
+    columns: Sequence[str],
+) -> pd.DataFrame:
+    """A stage's rows of a chunk (only ``columns``) in the order of its ``invoices``."""
+    frame = store.read_stage_keys(
+        name, chunk.day, chunk.after, chunk.upto, ["day", "invoice_key", *columns]
+    )
+    return _align(frame, invoices)
 
 
 # What validation reads of a line item (not its day, unit or confidence: 3M rows for 1M invoices).
@@ -82,7 +142,10 @@ def read_aligned(
     """A stage's rows (all columns, or only ``columns``) in the same order as ``invoices``
     (missing rows become nulls)."""
     picked = None if columns is None else ["day", "invoice_key", *columns]
-    frame = store.read_stage(name, days, picked)
+    return _align(store.read_stage(name, days, picked), invoices)
+
+
+def _align(frame: pd.DataFrame, invoices: pd.DataFrame) -> pd.DataFrame:
     stored_days, invoice_days = frame["day"].unique(), invoices["day"].unique()
     if len(stored_days) <= 1 and len(invoice_days) <= 1 and set(stored_days) <= set(invoice_days):
         # One day (every daily run): the invoice key alone aligns, no (day, key) tuples hashed.

@@ -3,8 +3,10 @@
 The environment variable names are part of the product's contract: ``INVOICE_HOME``,
 ``INVOICE_INBOX``, ``INVOICE_DB_URL``, ``DAGSTER_HOME``, ``INVOICE_ALERT_WEBHOOK_URL``,
 ``INVOICE_OPS_TOKENS_FILE``, ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``INVOICE_OPENAI_MODEL``,
-``INVOICE_PARTITIONS_START`` (first daily partition, default 2024-01-01) and
-``INVOICE_BACKFILL_POLICY`` (``single_run``, the default, or ``per_day``).
+``INVOICE_PARTITIONS_START`` (first daily partition, default 2024-01-01),
+``INVOICE_BACKFILL_POLICY`` (``single_run``, the default, or ``per_day``) and
+``INVOICE_CHUNK_INVOICES`` (invoices a stage holds at once; default
+``resources.store.resource.DEFAULT_CHUNK_INVOICES``).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class Settings:
     openai_model: str | None = None
     partitions_start: str = DEFAULT_START
     backfill_policy: str = SINGLE_RUN
+    chunk_invoices: str | None = None  # as given; ``store()`` checks it
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -61,6 +64,7 @@ class Settings:
             openai_model=env.get("INVOICE_OPENAI_MODEL") or None,
             partitions_start=env.get("INVOICE_PARTITIONS_START") or DEFAULT_START,
             backfill_policy=env.get("INVOICE_BACKFILL_POLICY") or SINGLE_RUN,
+            chunk_invoices=env.get("INVOICE_CHUNK_INVOICES") or None,
         )
 
     def __repr__(self) -> str:  # never print the key or a database password
@@ -97,7 +101,19 @@ class Settings:
 
     def store(self) -> InvoiceStore:
         """The store with plain values (for the CLI and API, outside Dagster)."""
-        return InvoiceStore(db_url=self.db_url, home=str(self.home))
+        return InvoiceStore(db_url=self.db_url, home=str(self.home), **self.store_sizes())
+
+    def store_sizes(self) -> dict[str, int]:
+        """The store's sizing fields set in the environment (``INVOICE_CHUNK_INVOICES``);
+        ``SettingsError`` naming the variable when it is not a positive whole number."""
+        if self.chunk_invoices is None:
+            return {}
+        text = self.chunk_invoices.strip()
+        if not (text.isascii() and text.isdigit() and int(text) > 0):
+            raise SettingsError(
+                f"INVOICE_CHUNK_INVOICES={self.chunk_invoices!r}: expected a positive whole number"
+            )
+        return {"chunk_invoices": int(text)}
 
     def prepare_dagster_home(self) -> Path:
         """Create ``DAGSTER_HOME`` with the shipped instance config if it has none yet."""
