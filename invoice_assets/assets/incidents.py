@@ -83,7 +83,7 @@ def incidents(
         now = clock.now()  # one reconciliation of the day, one moment
         tally = _Tally()
         for chunk in day_chunk:
-            invoices = read_invoice_chunk(store, chunk)
+            invoices = read_invoice_chunk(store, chunk, context.run_id, last=True)
             if chunk.skip(invoices):
                 continue
             facts = read_chunk_aligned(store, "validations", invoices, chunk, INCIDENT_FACTS)

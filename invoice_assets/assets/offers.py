@@ -92,7 +92,7 @@ def offers(
 
     def frames() -> Iterator[dict[str, pd.DataFrame]]:
         for chunk in day_chunks(store, days):
-            invoices = read_invoice_chunk(store, chunk)
+            invoices = read_invoice_chunk(store, chunk, context.run_id)
             if chunk.skip(invoices):
                 continue
             validation = read_chunk_aligned(store, "validations", invoices, chunk, PRICING_FACTS)

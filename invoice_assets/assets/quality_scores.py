@@ -92,7 +92,7 @@ def quality_scores(
 
     def frames() -> Iterator[dict[str, pd.DataFrame]]:
         for chunk in day_chunks(store, days):
-            invoices = read_invoice_chunk(store, chunk)
+            invoices = read_invoice_chunk(store, chunk, context.run_id)
             if chunk.skip(invoices):
                 continue
             facts = read_chunk_aligned(store, "validations", invoices, chunk, FLAG_FACTS)

@@ -5,9 +5,16 @@ Not for business rules (those are in ``invoice_assets.domain``).
 
 from __future__ import annotations
 
+import hashlib
+import os
+import pickle
+import shutil
+import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
+from pathlib import Path
 from threading import Lock
 
 import dagster as dg
@@ -97,11 +104,78 @@ def day_chunks(store: InvoiceStore, days: Sequence[str]) -> Iterator[Chunk]:
             yield Chunk(day, after, upto, n == 0)
 
 
-def read_invoice_chunk(store: InvoiceStore, chunk: Chunk) -> pd.DataFrame:
-    """The extraction frame of a chunk, as ``read_invoices`` gives a day (ordered by key)."""
+def read_invoice_chunk(
+    store: InvoiceStore, chunk: Chunk, run_id: str | None = None, *, last: bool = False
+) -> pd.DataFrame:
+    """The extraction frame of a chunk, as ``read_invoices`` gives a day (ordered by key).
+
+    With ``run_id`` the run's stages share each chunk's frame through a spool file (a pickle
+    under the temporary directory, one chunk at a time in memory): the first stage to read a
+    chunk writes it, the later ones load it (~5x cheaper than reading and converting the rows
+    again, once per stage), and the ``last`` reader removes it. Within a run only the
+    extractions step writes these rows, before any stage reads them. A spool file that cannot
+    be read (removed, damaged) is read from the store again.
+    """
+    if run_id is None:
+        return _read_chunk(store, chunk)
+    path = _spool_path(store, chunk, run_id)
+    frame = None
+    try:
+        with path.open("rb") as handle:
+            frame = pickle.load(handle)
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ValueError):
+        frame = None
+    if not isinstance(frame, pd.DataFrame):
+        frame = _read_chunk(store, chunk)
+        if not last:
+            _spool(path, frame)
+    if last:
+        path.unlink(missing_ok=True)
+    return frame
+
+
+SPOOL_DIR = "invoice-assets-spool"
+STALE_SPOOL_SECONDS = 86_400  # a run's spool left by a process that died: removed after a day
+
+
+def _read_chunk(store: InvoiceStore, chunk: Chunk) -> pd.DataFrame:
     return _invoices(
         store.read_stage_keys("extractions", chunk.day, chunk.after, chunk.upto, _INVOICE_READ)
     )
+
+
+def _spool_path(store: InvoiceStore, chunk: Chunk, run_id: str) -> Path:
+    run = hashlib.sha256(f"{store.url}|{run_id}".encode()).hexdigest()[:24]
+    part = hashlib.sha256(repr((chunk.day, chunk.after, chunk.upto)).encode()).hexdigest()[:24]
+    return Path(tempfile.gettempdir()) / SPOOL_DIR / run / f"{part}.pkl"
+
+
+def _spool(path: Path, frame: pd.DataFrame) -> None:
+    """Write a chunk's frame for the run's later stages (atomically; a full disk only costs
+    them a read from the store). A run's first write removes runs' spools left for a day."""
+    folder = path.parent
+    try:
+        if not folder.exists():
+            _remove_stale(folder.parent)
+            folder.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.part")
+        with partial.open("wb") as handle:
+            pickle.dump(frame, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        partial.replace(path)
+    except OSError:
+        path.unlink(missing_ok=True)
+
+
+def _remove_stale(root: Path) -> None:
+    if not root.exists():
+        return
+    now = time.time()
+    for run in root.iterdir():
+        try:
+            if now - run.stat().st_mtime > STALE_SPOOL_SECONDS:
+                shutil.rmtree(run, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def read_chunk_line_items(store: InvoiceStore, chunk: Chunk) -> pd.DataFrame:

@@ -43,7 +43,7 @@ def validated_invoices(
 
     def frames() -> Iterator[dict[str, pd.DataFrame]]:
         for chunk in day_chunks(store, days):
-            invoices = read_invoice_chunk(store, chunk)
+            invoices = read_invoice_chunk(store, chunk, context.run_id)
             if chunk.skip(invoices):
                 continue
             breakdown, mismatch = assess(invoices, market, t)
