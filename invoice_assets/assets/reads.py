@@ -5,6 +5,7 @@ Not for business rules (those are in ``invoice_assets.domain``).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pickle
@@ -131,6 +132,8 @@ def read_invoice_chunk(
             _spool(path, frame)
     if last:
         path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the run's folder goes with its last chunk
+            path.parent.rmdir()
     return frame
 
 
