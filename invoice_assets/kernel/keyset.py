@@ -2,7 +2,7 @@
 
 What it is for: marking duplicate invoices across the batches of a day (``mark_duplicates``)
 without holding every key as a Python string (~120 bytes each in a ``set``: 1.2 GB for a
-10M-invoice day). Each key is kept as its 120-bit BLAKE2b digest in a sorted numpy array; only
+10M-invoice day). Each key is kept as its 120-bit BLAKE2b digest in sorted numpy arrays; only
 the current batch's keys are Python strings. Two different keys share a digest
 with probability ~n²/2¹²¹ (~10⁻²² for 10M keys).
 
@@ -17,16 +17,21 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 
+RUN_CAP = 1 << 21  # digests per sorted run (32 MiB): merging two never copies more
+
+
 class KeySet:
     """``in``, ``add`` and ``len`` over strings, 16 bytes a key once settled.
 
-    Used batch by batch: ``expect(keys)`` settles the keys added so far into the sorted array
-    and looks the batch's keys up in it at once (one vectorised search); until the next
+    Used batch by batch: ``expect(keys)`` settles the keys added so far and looks the batch's keys
+    up among the settled ones at once (one vectorised search per sorted run); until the next
     ``expect``, ``in`` and ``add`` cost a Python set lookup for those keys (others are searched
-    one by one)."""
+    one by one). Settled digests are kept in sorted runs of at most ``RUN_CAP``, merged like a
+    binary counter below that size, so settling never copies more than two runs at once (one
+    sorted array would be copied whole on every insert: twice the keys' memory at the end)."""
 
     def __init__(self) -> None:
-        self._sorted = np.empty(0, dtype="S16")
+        self._runs: list[np.ndarray] = []
         self._batch: set[str] = set()  # added since the last ``expect``
         self._expected: set[str] = set()  # looked up by the last ``expect`` …
         self._earlier: set[str] = set()  # … and found among the settled keys
@@ -41,18 +46,36 @@ class KeySet:
         )
 
     def _settled(self, digests: np.ndarray) -> np.ndarray:
-        if not len(self._sorted) or not len(digests):
-            return np.zeros(len(digests), dtype=bool)
-        at = np.searchsorted(self._sorted, digests).clip(0, len(self._sorted) - 1)
-        return np.asarray(self._sorted[at] == digests)
+        found = np.zeros(len(digests), dtype=bool)
+        if not len(digests):
+            return found
+        for run in self._runs:
+            at = np.searchsorted(run, digests).clip(0, len(run) - 1)
+            found |= run[at] == digests
+        return found
+
+    def _settle(self) -> None:
+        if not self._batch:
+            return
+        added = np.unique(self._digests(self._batch))  # sorted
+        self._batch = set()
+        added = added[~self._settled(added)]
+        if not len(added):
+            return
+        self._runs.append(added)
+        while (
+            len(self._runs) >= 2
+            and len(self._runs[-2]) <= 2 * len(self._runs[-1])
+            and len(self._runs[-2]) + len(self._runs[-1]) <= RUN_CAP
+        ):
+            last = self._runs.pop()
+            merged = np.concatenate([self._runs.pop(), last])
+            merged.sort(kind="stable")
+            self._runs.append(merged)
 
     def expect(self, keys: Sequence[str]) -> None:
         """Settle the keys added so far and look ``keys`` up among them."""
-        if self._batch:
-            added = np.unique(self._digests(self._batch))
-            added = added[~self._settled(added)]
-            self._sorted = np.insert(self._sorted, np.searchsorted(self._sorted, added), added)
-            self._batch = set()
+        self._settle()
         found = self._settled(self._digests(keys)).tolist()
         self._expected = set(keys)
         self._earlier = {k for k, hit in zip(keys, found, strict=True) if hit}
@@ -71,4 +94,4 @@ class KeySet:
             self._batch.add(key)
 
     def __len__(self) -> int:
-        return len(self._sorted) + len(self._batch)
+        return sum(len(run) for run in self._runs) + len(self._batch)
