@@ -16,7 +16,6 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-
 RUN_CAP = 1 << 21  # digests per sorted run (32 MiB): merging two never copies more
 
 
