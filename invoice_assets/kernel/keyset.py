@@ -64,7 +64,7 @@ class KeySet:
         self._runs.append(added)
         while (
             len(self._runs) >= 2
-            and len(self._runs[-2]) <= 2 * len(self._runs[-1])
+            and len(self._runs[-2]) <= len(self._runs[-1])
             and len(self._runs[-2]) + len(self._runs[-1]) <= RUN_CAP
         ):
             last = self._runs.pop()
