@@ -63,7 +63,7 @@ class KeySet:
             return
         self._runs.append(added)
         while (
-            len(self._runs) >= 2
+            len(self._runs) > 1
             and len(self._runs[-2]) <= len(self._runs[-1])
             and len(self._runs[-2]) + len(self._runs[-1]) <= RUN_CAP
         ):
