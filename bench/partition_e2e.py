@@ -18,7 +18,8 @@ what INVOICE_DB_URL switches). ``--big`` adds one partition of 1M synthetic invo
 with the peak RSS (tens of minutes: not part of ``run_all``); ``--big-only`` runs just that one,
 ``--big-n N`` changes its size.
 
-    .venv/bin/python -m bench.partition_e2e [--quick] [--big | --big-only [--big-n N]] [--out F]
+    .venv/bin/python -m bench.partition_e2e [--quick] [--big | --big-only [--big-n N]
+        [--big-inbox DIR]] [--out F]
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from bench.common import (
     record,
     scratch_dir,
 )
-from bench.partition_inputs import JSONL_CHUNK, prepare_inbox, write_big_day
+from bench.partition_inputs import JSONL_CHUNK, prepare_inbox, write_big_day_apart
 
 NAME = "partition_e2e"
 TARGET_SQLITE_S = 5.0
@@ -172,29 +173,42 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def big_partition(work: Path, url: str, n: int) -> dict[str, Any]:
-    """``n`` synthetic invoices in one partition on PostgreSQL: wall, steps and peak RSS."""
+def big_partition(work: Path, url: str, n: int, inbox: Path | None = None) -> dict[str, Any]:
+    """``n`` synthetic invoices in one partition on PostgreSQL: wall, steps and peak RSS.
+
+    The day is generated in a child process; with ``inbox`` (``--big-inbox``) it is generated
+    there once and moved in for the run (and back after), so a 10M day is written only once."""
     day = "2025-06-02"
+    folder = work / "home" / "inbox" / day
     started = time.perf_counter()
-    write_big_day(work / "home" / "inbox" / day, n, BIG_CHUNK)
+    if inbox is None or not inbox.exists():
+        write_big_day_apart(inbox or folder, n, BIG_CHUNK)
     generate_s = time.perf_counter() - started
-    backend = Backend(work, url)
-    with RssPeak(interval=0.05) as rss:
-        result = run_days([day], backend.instance, backend.defs, backend.store, {}, False)
+    if inbox is not None:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        inbox.rename(folder)
+    try:
+        backend = Backend(work, url)
+        with RssPeak(interval=0.05) as rss:
+            result = run_days([day], backend.instance, backend.defs, backend.store, {}, False)
+    finally:
+        if inbox is not None:
+            folder.rename(inbox)
     result["generate_s"] = round(generate_s, 1)
+    result["chunk_invoices"] = getattr(backend.store, "chunk_invoices", None)
     result["rss_start_mib"] = round(rss.start / 2**20, 1)
     result["rss_peak_mib"] = round(rss.peak_mib, 1)
     result["rss_delta_mib"] = round(rss.delta_mib, 1)
     return result
 
 
-def run_big(n: int) -> dict[str, Any]:
+def run_big(n: int, inbox: Path | None = None) -> dict[str, Any]:
     """Only the big partition (``--big-only``): PostgreSQL store, one run, peak RSS."""
     started = time.perf_counter()
     metrics: dict[str, Any] = {}
     details: dict[str, Any] = {}
     with scratch_dir(NAME) as work, postgres_database() as url:
-        details["postgres_big"] = b = big_partition(work, url, n)
+        details["postgres_big"] = b = big_partition(work, url, n, inbox)
     label = f"{n // 1_000_000}M" if n >= 1_000_000 else f"{n // 1_000}k"
     metrics[f"postgres_{label}_wall_s"] = metric(b["wall_s"], "s", "lower")
     metrics[f"postgres_{label}_rss_peak"] = metric(b["rss_peak_mib"], "MiB", "lower")
@@ -203,10 +217,14 @@ def run_big(n: int) -> dict[str, Any]:
 
 
 def run(
-    quick: bool = False, big: bool = False, big_only: bool = False, big_n: int = 1_000_000
+    quick: bool = False,
+    big: bool = False,
+    big_only: bool = False,
+    big_n: int = 1_000_000,
+    big_inbox: str | None = None,
 ) -> dict[str, Any]:
     if big_only:
-        return run_big(big_n)
+        return run_big(big_n, Path(big_inbox) if big_inbox else None)
     started = time.perf_counter()
     per_day = 1_000 if quick else 10_000
     repeats = 1 if quick else 3
@@ -343,6 +361,11 @@ def _extra(parser: Any) -> None:
     )
     parser.add_argument("--big-only", action="store_true", help="only the big partition")
     parser.add_argument("--big-n", type=int, default=1_000_000, help="invoices of the big one")
+    parser.add_argument(
+        "--big-inbox",
+        default=None,
+        help="a folder holding the big day's files (generated there if missing, kept after)",
+    )
 
 
 def main() -> None:

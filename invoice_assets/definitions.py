@@ -70,7 +70,9 @@ def build_resources(env: Mapping[str, str]) -> dict[str, object]:
     if thresholds is None:
         raise ThresholdsError(violations, source)
     settings = Settings.from_env(env)
-    store = InvoiceStore(db_url=_secret(env, "INVOICE_DB_URL"), home=str(settings.home))
+    store = InvoiceStore(
+        db_url=_secret(env, "INVOICE_DB_URL"), home=str(settings.home), **settings.store_sizes()
+    )
     return {
         "thresholds": ThresholdsResource.from_thresholds(thresholds, source),
         "store": store,

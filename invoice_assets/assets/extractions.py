@@ -16,11 +16,18 @@ import pandas as pd
 
 from invoice_assets.assets.daily import Check, DayReport, daily_asset, rounded
 from invoice_assets.assets.reads import md_counts
-from invoice_assets.checks.expectations import EXTRACTIONS_CHECK, extractions_expectations
+from invoice_assets.checks.expectations import (
+    EXTRACTIONS_CHECK,
+    KEYS_REPEATED,
+    SuiteOutcome,
+    combine,
+    extractions_outcome,
+)
 from invoice_assets.domain.arrays import rate
 from invoice_assets.domain.frames import items_to_frames
 from invoice_assets.domain.records import mark_duplicates
 from invoice_assets.domain.suppliers import SupplierDirectory
+from invoice_assets.kernel.keyset import KeySet
 from invoice_assets.kernel.memory import collector_paused
 from invoice_assets.services.dead_runs import TAG_PROCESS, process_tags
 from resources.clock import ClockResource
@@ -57,10 +64,13 @@ class _Day:
     entries: list[InboxEntry]
     documents: dict[str, list[ExtractedItem]]
     started: datetime
-    seen: set[str] = field(default_factory=set)  # invoice keys so far: duplicates across batches
+    seen: KeySet = field(default_factory=KeySet)  # invoice keys so far: duplicates across batches
     files: dict[str, tuple[int, int]] = field(default_factory=dict)  # file → (invoices, failed)
     codes: dict[str, str | None] = field(default_factory=dict)  # file → its first error code
-    checked: list[pd.DataFrame] = field(default_factory=list)  # columns the GX suite reads
+    checked: list[SuiteOutcome] = field(default_factory=list)  # the GX suite, batch by batch
+    received: int = 0
+    failed: int = 0
+    error_codes: dict[str, int] = field(default_factory=dict)  # error code → failed invoices
     line_items: int = 0
 
     def frames(
@@ -101,8 +111,20 @@ class _Day:
         for name, code in errors.itertuples(index=False, name=None):
             self.codes.setdefault(name, code)
         confidences = [c for c in invoices.columns if c.startswith("conf_")]
-        self.checked.append(invoices[[*CHECKED, *confidences]])
+        self.checked.append(extractions_outcome(invoices[[*CHECKED, *confidences]]))
+        self.received += len(invoices)
+        self.failed += int(failed.sum())
+        for code, count in invoices.loc[failed, "error_code"].value_counts().items():
+            self.error_codes[code] = self.error_codes.get(code, 0) + int(count)
         self.line_items += line_items
+
+    def expectations(self) -> dg.AssetCheckResult:
+        """The GX suite over the day: its batches' outcomes combined, and the day's invoice keys
+        unique across batches (every row's key went through ``seen``: distinct keys = rows)."""
+        outcome = combine(self.checked or [extractions_outcome(_no_rows(self))])
+        if len(self.checked) > 1:
+            outcome.extras[KEYS_REPEATED] = self.received - len(self.seen)
+        return outcome.result()
 
     def settle(self, store: InvoiceStore) -> None:
         """Queue states once the rows are stored: files whose every invoice failed are failed."""
@@ -170,13 +192,9 @@ def extractions(
     )
     for d, usage in opened:
         d.settle(store)
-        checked = pd.concat(d.checked, ignore_index=True) if d.checked else _no_rows(d)
-        failed = checked["status"].eq("failed")
-        context.log.info(
-            "extracted %d invoices (%d failed) for %s", len(checked), failed.sum(), d.day
-        )
-        report.day(d.day, _figures(d, checked, failed, usage, bool(openai.api_key)))
-        report.check(d.day, extractions_expectations(checked))
+        context.log.info("extracted %d invoices (%d failed) for %s", d.received, d.failed, d.day)
+        report.day(d.day, _figures(d, usage, bool(openai.api_key)))
+        report.check(d.day, d.expectations())
     yield from report.results()
 
 
@@ -184,16 +202,14 @@ def _no_rows(d: _Day) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=object) for c in CHECKED})
 
 
-def _figures(
-    d: _Day, checked: pd.DataFrame, failed: pd.Series, usage: dict[str, float], openai: bool
-) -> dict[str, object]:
-    received = len(checked)
+def _figures(d: _Day, usage: dict[str, float], openai: bool) -> dict[str, object]:
+    received = d.received
     return {
         "dagster/row_count": received,
         "invoices_received": received,
-        "invoices_ok": int((~failed).sum()),
-        "invoices_failed": int(failed.sum()),
-        "failure_rate": rounded(rate(failed.sum(), received)),
+        "invoices_ok": received - d.failed,
+        "invoices_failed": d.failed,
+        "failure_rate": rounded(rate(d.failed, received)),
         "files": len(d.entries),
         "line_items": d.line_items,
         "openai_enabled": openai,
@@ -202,7 +218,5 @@ def _figures(
         "openai_input_tokens": int(usage.get("input_tokens", 0)),
         "openai_output_tokens": int(usage.get("output_tokens", 0)),
         "openai_estimated_cost_usd": round(usage.get("estimated_cost_usd", 0.0), 4),
-        "error_codes": md_counts(
-            checked.loc[failed, "error_code"].value_counts().sort_index(), "error_code", "count"
-        ),
+        "error_codes": md_counts(dict(sorted(d.error_codes.items())), "error_code", "count"),
     }

@@ -5,7 +5,17 @@ Not for business rules (those are in ``invoice_assets.domain``).
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
+import pickle
+import shutil
+import tempfile
+import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
 from threading import Lock
 
 import dagster as dg
@@ -51,17 +61,144 @@ def read_invoices(
         cached = _RUN_FRAME.get(key) if key else None
     if cached is not None:
         return cached.copy(deep=False)
-    raw = store.read_stage("extractions", days, _INVOICE_READ)
-    raw = raw.sort_values(["day", "invoice_key"], kind="stable").reset_index(drop=True)
-    frame = invoice_frame(raw)
-    for extra in INVOICE_EXTRAS:  # the read's own arrays (started_at stays a UTC datetime)
-        frame[extra] = raw[extra].array
+    frame = _invoices(store.read_stage("extractions", days, _INVOICE_READ))
     if key is None:
         return frame
     with _RUN_FRAME_LOCK:
         _RUN_FRAME.clear()
         _RUN_FRAME[key] = frame
     return frame.copy(deep=False)
+
+
+def _invoices(raw: pd.DataFrame) -> pd.DataFrame:
+    raw = raw.sort_values(["day", "invoice_key"], kind="stable").reset_index(drop=True)
+    frame = invoice_frame(raw)
+    for extra in INVOICE_EXTRAS:  # the read's own arrays (started_at stays a UTC datetime)
+        frame[extra] = raw[extra].array
+    return frame
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """The invoices of one day whose key is in ``(after, upto]`` (None: an open end): the unit a
+    stage reads, computes and writes at once (``InvoiceStore.chunk_invoices`` of them at most).
+    ``first`` is the day's first chunk (an empty day is one empty first chunk)."""
+
+    day: str
+    after: str | None
+    upto: str | None
+    first: bool
+
+    def skip(self, invoices: pd.DataFrame) -> bool:
+        """An empty chunk after the first (the day's count was a multiple of the chunk size)
+        adds nothing: only an empty day's one chunk is computed, as today."""
+        return not self.first and invoices.empty
+
+
+def day_chunks(store: InvoiceStore, days: Sequence[str]) -> Iterator[Chunk]:
+    """The chunks of ``days``, day by day, each day's in key order: every invoice of a day is in
+    exactly one. Chunk bounds come from the extraction rows (``InvoiceStore.key_bounds``), so
+    every stage of a run cuts a day the same way."""
+    for day in days:
+        edges: list[str | None] = [None, *store.key_bounds(day, store.chunk_invoices), None]
+        for n, (after, upto) in enumerate(pairwise(edges)):
+            yield Chunk(day, after, upto, n == 0)
+
+
+def read_invoice_chunk(
+    store: InvoiceStore, chunk: Chunk, run_id: str | None = None, *, last: bool = False
+) -> pd.DataFrame:
+    """The extraction frame of a chunk, as ``read_invoices`` gives a day (ordered by key).
+
+    With ``run_id`` the run's stages share each chunk's frame through a spool file (a pickle
+    under the temporary directory, one chunk at a time in memory): the first stage to read a
+    chunk writes it, the later ones load it (~5x cheaper than reading and converting the rows
+    again, once per stage), and the ``last`` reader removes it. Within a run only the
+    extractions step writes these rows, before any stage reads them. A spool file that cannot
+    be read (removed, damaged) is read from the store again.
+    """
+    if run_id is None:
+        return _read_chunk(store, chunk)
+    path = _spool_path(store, chunk, run_id)
+    frame = None
+    try:
+        with path.open("rb") as handle:
+            frame = pickle.load(handle)
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ValueError):
+        frame = None
+    if not isinstance(frame, pd.DataFrame):
+        frame = _read_chunk(store, chunk)
+        if not last:
+            _spool(path, frame)
+    if last:
+        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the run's folder goes with its last chunk
+            path.parent.rmdir()
+    return frame
+
+
+SPOOL_DIR = "invoice-assets-spool"
+STALE_SPOOL_SECONDS = 86_400  # a run's spool left by a process that died: removed after a day
+
+
+def _read_chunk(store: InvoiceStore, chunk: Chunk) -> pd.DataFrame:
+    return _invoices(
+        store.read_stage_keys("extractions", chunk.day, chunk.after, chunk.upto, _INVOICE_READ)
+    )
+
+
+def _spool_path(store: InvoiceStore, chunk: Chunk, run_id: str) -> Path:
+    run = hashlib.sha256(f"{store.url}|{run_id}".encode()).hexdigest()[:24]
+    part = hashlib.sha256(repr((chunk.day, chunk.after, chunk.upto)).encode()).hexdigest()[:24]
+    return Path(tempfile.gettempdir()) / SPOOL_DIR / run / f"{part}.pkl"
+
+
+def _spool(path: Path, frame: pd.DataFrame) -> None:
+    """Write a chunk's frame for the run's later stages (atomically; a full disk only costs
+    them a read from the store). A run's first write removes runs' spools left for a day."""
+    folder = path.parent
+    try:
+        if not folder.exists():
+            _remove_stale(folder.parent)
+            folder.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.part")
+        with partial.open("wb") as handle:
+            pickle.dump(frame, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        partial.replace(path)
+    except OSError:
+        path.unlink(missing_ok=True)
+
+
+def _remove_stale(root: Path) -> None:
+    if not root.exists():
+        return
+    now = time.time()
+    for run in root.iterdir():
+        try:
+            if now - run.stat().st_mtime > STALE_SPOOL_SECONDS:
+                shutil.rmtree(run, ignore_errors=True)
+        except OSError:
+            continue
+
+
+def read_chunk_line_items(store: InvoiceStore, chunk: Chunk) -> pd.DataFrame:
+    return line_item_frame(
+        store.read_stage_keys("line_items", chunk.day, chunk.after, chunk.upto, LINE_ITEM_READ)
+    )
+
+
+def read_chunk_aligned(
+    store: InvoiceStore,
+    name: str,
+    invoices: pd.DataFrame,
+    chunk: Chunk,
+    columns: Sequence[str],
+) -> pd.DataFrame:
+    """A stage's rows of a chunk (only ``columns``) in the order of its ``invoices``."""
+    frame = store.read_stage_keys(
+        name, chunk.day, chunk.after, chunk.upto, ["day", "invoice_key", *columns]
+    )
+    return _align(frame, invoices)
 
 
 # What validation reads of a line item (not its day, unit or confidence: 3M rows for 1M invoices).
@@ -82,7 +219,10 @@ def read_aligned(
     """A stage's rows (all columns, or only ``columns``) in the same order as ``invoices``
     (missing rows become nulls)."""
     picked = None if columns is None else ["day", "invoice_key", *columns]
-    frame = store.read_stage(name, days, picked)
+    return _align(store.read_stage(name, days, picked), invoices)
+
+
+def _align(frame: pd.DataFrame, invoices: pd.DataFrame) -> pd.DataFrame:
     stored_days, invoice_days = frame["day"].unique(), invoices["day"].unique()
     if len(stored_days) <= 1 and len(invoice_days) <= 1 and set(stored_days) <= set(invoice_days):
         # One day (every daily run): the invoice key alone aligns, no (day, key) tuples hashed.

@@ -6,6 +6,8 @@ would make every process (code-location load, CLI, API) pay for it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
@@ -18,7 +20,84 @@ EXTRACTIONS_CHECK = "extractions_expectations"
 OFFERS_CHECK = "offers_expectations"
 
 
-def _validate(name: str, frame: pd.DataFrame, expectations: list[Any]) -> dg.AssetCheckResult:
+@dataclass
+class SuiteOutcome:
+    """What a suite found over some rows of a day: rows, expectations, the failing ones (GX's
+    order) and the suite's own counts beyond GX (``extras``, each a count of bad rows).
+
+    A day processed in chunks is checked chunk by chunk and its outcomes ``combine``: every
+    expectation here is row-wise (null, set, range), except the uniqueness of (day, invoice_key),
+    which holds across chunks because their keys are disjoint (the stages' key ranges) or is
+    checked across them by the caller (the extraction batches' ``KeySet``)."""
+
+    name: str
+    rows: int
+    expectations: int
+    success: bool
+    failing: list[dict[str, Any]] = field(default_factory=list)
+    extras: dict[str, int] = field(default_factory=dict)
+
+    def result(self) -> dg.AssetCheckResult:
+        """The day's check result (for a one-chunk day, what one GX run over the day says)."""
+        failed_names = ", ".join(
+            sorted({f"{f['expectation']}({f['column']})" for f in self.failing})
+        )
+        description = (
+            f"{self.expectations - len(self.failing)} of {self.expectations} expectations hold "
+            f"over {self.rows} rows" + (f"; failing: {failed_names}" if self.failing else "")
+        )
+        metadata: dict[str, Any] = {
+            "rows": self.rows,
+            "expectations": self.expectations,
+            "failed_expectations": len(self.failing),
+            "failures": dg.MetadataValue.json(self.failing),
+        }
+        bad = {k: v for k, v in self.extras.items() if v}
+        if bad:  # offers name both of its counts; extractions the ones found
+            metadata |= self.extras if self.name == OFFERS_CHECK else bad
+        if bad:
+            description += "; " + _EXTRA_TEXT[self.name](self.extras)
+        return dg.AssetCheckResult(
+            check_name=self.name,
+            passed=self.success and not bad,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=description,
+            metadata=metadata,
+        )
+
+
+def combine(outcomes: Sequence[SuiteOutcome]) -> SuiteOutcome:
+    """One day's outcome from its chunks' (in chunk order): rows and bad-row counts add up, an
+    expectation fails if it failed in any chunk (its unexpected rows summed, the first examples
+    kept)."""
+    if len(outcomes) == 1:
+        return outcomes[0]
+    first = outcomes[0]
+    failing: dict[tuple[str, str], dict[str, Any]] = {}
+    extras: dict[str, int] = dict.fromkeys(first.extras, 0)
+    for outcome in outcomes:
+        for f in outcome.failing:
+            merged = failing.setdefault(
+                (f["expectation"], str(f["column"])), {**f, "unexpected_count": 0, "examples": []}
+            )
+            if f.get("unexpected_count") is not None:
+                merged["unexpected_count"] = (merged["unexpected_count"] or 0) + int(
+                    f["unexpected_count"]
+                )
+            merged["examples"] = (merged["examples"] + list(f["examples"]))[:5]
+        for key, value in outcome.extras.items():
+            extras[key] = extras.get(key, 0) + value
+    return SuiteOutcome(
+        first.name,
+        sum(o.rows for o in outcomes),
+        max(o.expectations for o in outcomes),
+        all(o.success for o in outcomes),
+        list(failing.values()),
+        extras,
+    )
+
+
+def _run_suite(name: str, frame: pd.DataFrame, expectations: list[Any]) -> SuiteOutcome:
     import logging
 
     import great_expectations as gx
@@ -60,26 +139,16 @@ def _validate(name: str, frame: pd.DataFrame, expectations: list[Any]) -> dg.Ass
                 ],
             }
         )
-    failed_names = ", ".join(sorted({f"{f['expectation']}({f['column']})" for f in failing}))
-    return dg.AssetCheckResult(
-        check_name=name,
-        passed=bool(result.success),
-        severity=dg.AssetCheckSeverity.ERROR,
-        description=(
-            f"{len(result.results) - len(failing)} of {len(result.results)} expectations hold "
-            f"over {len(frame)} rows" + (f"; failing: {failed_names}" if failing else "")
-        ),
-        metadata={
-            "rows": len(frame),
-            "expectations": len(result.results),
-            "failed_expectations": len(failing),
-            "failures": dg.MetadataValue.json(failing),
-        },
-    )
+    return SuiteOutcome(name, len(frame), len(result.results), bool(result.success), failing)
 
 
 def extractions_expectations(frame: pd.DataFrame) -> dg.AssetCheckResult:
     """Keys present and unique per day, statuses known, confidences in [0, 1], failures coded."""
+    return extractions_outcome(frame).result()
+
+
+def extractions_outcome(frame: pd.DataFrame) -> SuiteOutcome:
+    """``extractions_expectations`` over some of a day's rows (``combine`` makes the day's)."""
     import great_expectations as gx
 
     e = gx.expectations
@@ -96,21 +165,21 @@ def extractions_expectations(frame: pd.DataFrame) -> dg.AssetCheckResult:
         ],
     ]
     checked = ["day", "invoice_key", "source_file", "status", *confidences]
-    result = _validate(EXTRACTIONS_CHECK, frame[checked], checks)
-    uncoded = int(failed["error_code"].isna().sum())
-    if uncoded:
-        return dg.AssetCheckResult(
-            check_name=EXTRACTIONS_CHECK,
-            passed=False,
-            severity=dg.AssetCheckSeverity.ERROR,
-            description=f"{result.description}; {uncoded} failed row(s) without an error_code",
-            metadata={**result.metadata, "failed_without_error_code": uncoded},
-        )
-    return result
+    outcome = _run_suite(EXTRACTIONS_CHECK, frame[checked], checks)
+    outcome.extras = {
+        "failed_without_error_code": int(failed["error_code"].isna().sum()),
+        KEYS_REPEATED: 0,
+    }
+    return outcome
 
 
 def offers_expectations(frame: pd.DataFrame) -> dg.AssetCheckResult:
     """Statuses and reasons known, priced offers non-negative, one row per invoice."""
+    return offers_outcome(frame).result()
+
+
+def offers_outcome(frame: pd.DataFrame) -> SuiteOutcome:
+    """``offers_expectations`` over some of a day's rows (``combine`` makes the day's)."""
     import great_expectations as gx
 
     e = gx.expectations
@@ -125,24 +194,33 @@ def offers_expectations(frame: pd.DataFrame) -> dg.AssetCheckResult:
     ]
     checked = ["day", "invoice_key", "offer_status", "offer_reason", "offer_total_tl"]
     checked += ["offer_energy_tl", "ptf_tl_per_mwh"]
-    result = _validate(OFFERS_CHECK, frame[checked], checks)
-    unpriced_with_total = int(
-        (frame["offer_status"] != "priced").sum() - frame["offer_total_tl"].isna().sum()
+    outcome = _run_suite(OFFERS_CHECK, frame[checked], checks)
+    outcome.extras = {
+        "priced_without_total": int(priced["offer_total_tl"].isna().sum()),
+        "unpriced_with_total": int(
+            (frame["offer_status"] != "priced").sum() - frame["offer_total_tl"].isna().sum()
+        ),
+    }
+    return outcome
+
+
+KEYS_REPEATED = "keys_repeated_across_batches"
+
+
+def _extractions_text(extras: dict[str, int]) -> str:
+    parts = []
+    if extras.get("failed_without_error_code"):
+        parts.append(f"{extras['failed_without_error_code']} failed row(s) without an error_code")
+    if extras.get(KEYS_REPEATED):
+        parts.append(f"{extras[KEYS_REPEATED]} invoice key(s) repeated across batches")
+    return "; ".join(parts)
+
+
+def _offers_text(extras: dict[str, int]) -> str:
+    return (
+        f"{extras.get('priced_without_total', 0)} priced offer(s) without a total, "
+        f"{extras.get('unpriced_with_total', 0)} unpriced with one"
     )
-    missing_total = int(priced["offer_total_tl"].isna().sum())
-    if unpriced_with_total or missing_total:
-        return dg.AssetCheckResult(
-            check_name=OFFERS_CHECK,
-            passed=False,
-            severity=dg.AssetCheckSeverity.ERROR,
-            description=(
-                f"{result.description}; {missing_total} priced offer(s) without a total, "
-                f"{unpriced_with_total} unpriced with one"
-            ),
-            metadata={
-                **result.metadata,
-                "priced_without_total": missing_total,
-                "unpriced_with_total": unpriced_with_total,
-            },
-        )
-    return result
+
+
+_EXTRA_TEXT = {EXTRACTIONS_CHECK: _extractions_text, OFFERS_CHECK: _offers_text}

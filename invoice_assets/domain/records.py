@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from invoice_assets.domain.suppliers import NO_TABLE, Supplier, SupplierDirectory
+from invoice_assets.kernel.keyset import KeySet
 from invoice_assets.kernel.memory import collector_paused
 
 AMOUNT_FIELDS: tuple[str, ...] = (  # the money fields, in TL
@@ -391,7 +392,7 @@ def _item(source_file: str, line_no: int | None, raw: bytes) -> InboxItem:
 
 def mark_duplicates(
     items: Sequence[InboxItem],
-    seen: set[str] | None = None,
+    seen: set[str] | KeySet | None = None,
     suppliers: SupplierDirectory = NO_TABLE,
 ) -> list[InboxItem]:
     """Name every item's supplier and make its invoice key unique within a batch, losing nothing.
@@ -412,9 +413,13 @@ def mark_duplicates(
         [m.supplier if m else None for m in metas],
         [m.supplier_tax_id if m else None for m in metas],
     )
-    for item, supplier in zip(items, who, strict=True):
-        if supplier is not None:
-            item = _with_supplier(item, supplier)
+    named = [
+        item if supplier is None else _with_supplier(item, supplier)
+        for item, supplier in zip(items, who, strict=True)
+    ]
+    if isinstance(seen, KeySet):  # the batch's keys looked up at once
+        seen.expect([item.invoice_key for item in named])
+    for item in named:
         key = item.invoice_key
         if item.record is not None and key in seen:
             error = ItemError("duplicate_invoice", "invoice", f"invoice key {key!r} seen earlier")

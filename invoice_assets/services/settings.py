@@ -3,10 +3,11 @@
 The environment variable names are part of the product's contract: ``INVOICE_HOME``,
 ``INVOICE_INBOX``, ``INVOICE_DB_URL``, ``DAGSTER_HOME``, ``INVOICE_ALERT_WEBHOOK_URL``,
 ``INVOICE_OPS_TOKENS_FILE``, ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``INVOICE_OPENAI_MODEL``,
-``INVOICE_PARTITIONS_START`` (first daily partition, default 2024-01-01) and
+``INVOICE_PARTITIONS_START`` (first daily partition, default 2024-01-01),
 ``INVOICE_BACKFILL_POLICY`` (``single_run``, the default, or ``per_day``),
-``INVOICE_EXTRACTION_MODE`` (``offline``, ``openai``, ``auto``, the default, or ``compare``) and
-``INVOICE_OCR`` (``on``, the default, or ``off``).
+``INVOICE_EXTRACTION_MODE`` (``offline``, ``openai``, ``auto``, the default, or ``compare``),
+``INVOICE_OCR`` (``on``, the default, or ``off``) and ``INVOICE_CHUNK_INVOICES`` (invoices a
+stage holds at once; default ``resources.store.resource.DEFAULT_CHUNK_INVOICES``).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class Settings:
     backfill_policy: str = SINGLE_RUN
     extraction_mode: str = "auto"  # INVOICE_EXTRACTION_MODE: offline | openai | auto | compare
     ocr: str = "on"  # INVOICE_OCR: on | off
+    chunk_invoices: str | None = None  # as given; ``store()`` checks it
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -67,6 +69,7 @@ class Settings:
             backfill_policy=env.get("INVOICE_BACKFILL_POLICY") or SINGLE_RUN,
             extraction_mode=(env.get("INVOICE_EXTRACTION_MODE") or "auto").strip().lower(),
             ocr=(env.get("INVOICE_OCR") or "on").strip().lower(),
+            chunk_invoices=env.get("INVOICE_CHUNK_INVOICES") or None,
         )
 
     def __repr__(self) -> str:  # never print the key or a database password
@@ -116,7 +119,19 @@ class Settings:
 
     def store(self) -> InvoiceStore:
         """The store with plain values (for the CLI and API, outside Dagster)."""
-        return InvoiceStore(db_url=self.db_url, home=str(self.home))
+        return InvoiceStore(db_url=self.db_url, home=str(self.home), **self.store_sizes())
+
+    def store_sizes(self) -> dict[str, int]:
+        """The store's sizing fields set in the environment (``INVOICE_CHUNK_INVOICES``);
+        ``SettingsError`` naming the variable when it is not a positive whole number."""
+        if self.chunk_invoices is None:
+            return {}
+        text = self.chunk_invoices.strip()
+        if not (text.isascii() and text.isdigit() and int(text) > 0):
+            raise SettingsError(
+                f"INVOICE_CHUNK_INVOICES={self.chunk_invoices!r}: expected a positive whole number"
+            )
+        return {"chunk_invoices": int(text)}
 
     def prepare_dagster_home(self) -> Path:
         """Create ``DAGSTER_HOME`` with the shipped instance config if it has none yet."""

@@ -46,6 +46,15 @@ _TIMESTAMPS = frozenset(c.name for c in s.incidents.columns if isinstance(c.type
 JSON_COLUMNS = ("secondary_flags", "action_hint", "mismatch_info", "feedback_json")
 
 
+def key_range(query: Any, table: Any, after: str | None, upto: str | None) -> Any:
+    """``query`` restricted to the invoice keys of ``table`` in ``(after, upto]``."""
+    if after is not None:
+        query = query.where(table.c.invoice_key > after)
+    if upto is not None:
+        query = query.where(table.c.invoice_key <= upto)
+    return query
+
+
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
     out = dict(row)
     for name in JSON_COLUMNS:
@@ -65,12 +74,20 @@ class StoreOps:
         def engine(self) -> Engine: ...
 
     # -- incidents --------------------------------------------------------------------------
-    def incident_state(self, days: Sequence[str], tenant: str) -> pd.DataFrame:
+    def incident_state(
+        self,
+        days: Sequence[str],
+        tenant: str,
+        *,
+        after: str | None = None,
+        upto: str | None = None,
+    ) -> pd.DataFrame:
         """Stored state of the incidents of the invoices extracted on ``days`` (for
         ``reconcile_incidents``): one query joining on the extraction keys in the database,
-        whatever the number of invoices (an incident may date from another day)."""
+        whatever the number of invoices (an incident may date from another day). ``after`` and
+        ``upto`` limit it to the invoice keys in ``(after, upto]`` (a chunk of the day)."""
         i, x = s.incidents, s.extractions
-        keys = select(x.c.invoice_key).where(x.c.day.in_(list(days)))
+        keys = key_range(select(x.c.invoice_key).where(x.c.day.in_(list(days))), x, after, upto)
         query = select(
             i.c.dedupe_key, i.c.invoice_key, i.c.day, *[i.c[c] for c in STATE], i.c.feedback_at
         ).where(i.c.tenant == tenant, i.c.invoice_key.in_(keys))

@@ -48,9 +48,12 @@ from resources.store.bulk import insert_frame
 from resources.store.cells import IN_CHUNK, as_utc, integer_columns, read_frame
 from resources.store.health import SQLITE_BUSY_SECONDS, HealthOps
 from resources.store.locking import replace_staged, schema_is_current, schema_lock
-from resources.store.ops import StoreOps
+from resources.store.ops import StoreOps, key_range
 from resources.store.report_queries import ReportOps
 
+# Invoices a stage holds at once: ~2.5 kB per invoice across a stage's frames, so ~250 MB of
+# frames beside the process's own ~400 MB (bench/README.md, "Bounded memory per run").
+DEFAULT_CHUNK_INVOICES = 100_000
 _ENGINES: dict[str, Engine] = {}
 _SCHEMA_READY: set[str] = set()  # URLs whose schema this process already created or checked
 _ENGINE_LOCK = Lock()
@@ -121,6 +124,14 @@ class InvoiceStore(StoreOps, ReportOps, AlertOps, HealthOps, dg.ConfigurableReso
     )
     home: str = Field(
         default=".invoice_home", description="INVOICE_HOME: holds the SQLite store and the inbox."
+    )
+    chunk_invoices: int = Field(
+        default=DEFAULT_CHUNK_INVOICES,
+        gt=0,
+        description=(
+            "INVOICE_CHUNK_INVOICES: invoices a stage reads, computes and writes at once (a day "
+            "is processed in chunks of invoice keys: memory follows the chunk, not the day)."
+        ),
     )
 
     @property
@@ -263,6 +274,42 @@ class InvoiceStore(StoreOps, ReportOps, AlertOps, HealthOps, dg.ConfigurableReso
         picked = [table.c[c] for c in columns] if columns is not None else list(table.columns)
         with self.engine.connect() as conn:
             return read_frame(conn, select(*picked).where(table.c.day.in_(list(days))))
+
+    def key_bounds(self, day: str, size: int) -> list[str]:
+        """The last invoice key of each full chunk of ``size`` keys of the day's extraction rows,
+        in the database's key order (keyset: ``key > previous bound``, ``OFFSET size - 1``; the
+        primary key's index on (day, invoice_key) serves it). The day's chunks are then
+        ``(None, b1], (b1, b2], …, (bn, None)`` (``read_stage_keys``): each key in exactly one.
+        """
+        x = s.extractions
+        bounds: list[str] = []
+        with self.engine.connect() as conn:
+            while True:
+                query = select(x.c.invoice_key).where(x.c.day == day)
+                if bounds:
+                    query = query.where(x.c.invoice_key > bounds[-1])
+                bound = conn.execute(
+                    query.order_by(x.c.invoice_key).offset(size - 1).limit(1)
+                ).scalar()
+                if bound is None:
+                    return bounds
+                bounds.append(str(bound))
+
+    def read_stage_keys(
+        self,
+        name: str,
+        day: str,
+        after: str | None,
+        upto: str | None,
+        columns: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """Rows of a stage table for ``day`` whose invoice key is in ``(after, upto]`` (an open
+        end when None; the chunks of ``key_bounds``), typed like ``read_stage``."""
+        table = s.STAGE_TABLES[name]
+        picked = [table.c[c] for c in columns] if columns is not None else list(table.columns)
+        with self.engine.connect() as conn:
+            query = key_range(select(*picked).where(table.c.day == day), table, after, upto)
+            return read_frame(conn, query)
 
     def read_stage_range(
         self, name: str, first_day: str, last_day: str, columns: Sequence[str]
