@@ -78,7 +78,7 @@ def incidents(
     report = DayReport(context)
     t = thresholds.get()
     smoke = smoke_expectations(t, market_data.load())  # the fixtures do not depend on the day
-    chunks = day_chunks(store, report.days)
+    chunks = day_chunks(store, report.days, context.run_id, last=True)
     for day, day_chunk in groupby(chunks, key=lambda c: c.day):
         now = clock.now()  # one reconciliation of the day, one moment
         tally = _Tally()

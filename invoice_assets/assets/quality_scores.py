@@ -91,7 +91,7 @@ def quality_scores(
     tallies = {day: _Tally() for day in days}
 
     def frames() -> Iterator[dict[str, pd.DataFrame]]:
-        for chunk in day_chunks(store, days):
+        for chunk in day_chunks(store, days, context.run_id):
             invoices = read_invoice_chunk(store, chunk, context.run_id)
             if chunk.skip(invoices):
                 continue

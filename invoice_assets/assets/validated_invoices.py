@@ -42,7 +42,7 @@ def validated_invoices(
     counts = {day: dict.fromkeys(COUNTED, 0) for day in days}
 
     def frames() -> Iterator[dict[str, pd.DataFrame]]:
-        for chunk in day_chunks(store, days):
+        for chunk in day_chunks(store, days, context.run_id):
             invoices = read_invoice_chunk(store, chunk, context.run_id)
             if chunk.skip(invoices):
                 continue

@@ -175,3 +175,18 @@ def test_a_multi_chunk_day_stores_and_reports_what_a_one_chunk_day_does(two_stor
                 _resolve_one(env)
             days = DAYS[:1]
             reports = [_run(whole, days, False), _run(chunked, days, True)]
+
+
+def test_the_chunk_size_comes_from_the_environment_and_a_bad_one_names_the_variable(
+    tmp_path: Path,
+) -> None:
+    from invoice_assets.services.settings import Settings, SettingsError
+
+    home = {"INVOICE_HOME": str(tmp_path)}
+    assert Settings.from_env(home).store().chunk_invoices == 100_000
+    assert (
+        Settings.from_env(home | {"INVOICE_CHUNK_INVOICES": "5000"}).store().chunk_invoices == 5000
+    )
+    for bad in ("0", "-5", "1e5", "lots", "١٠"):
+        with pytest.raises(SettingsError, match="INVOICE_CHUNK_INVOICES"):
+            Settings.from_env(home | {"INVOICE_CHUNK_INVOICES": bad}).store()
