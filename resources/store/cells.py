@@ -114,6 +114,13 @@ def as_utc(value: Any) -> Any:
     return value
 
 
+def utc_bound(value: datetime) -> datetime:
+    """A moment to compare with stored times, in UTC: SQLite keeps a datetime as its wall-clock
+    text without the offset, and every write stores UTC, so a bound in another zone (an
+    Istanbul day's start) must be converted first or the window shifts by the offset."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def read_frame(conn: Connection, query: Any, nullable: Iterable[str] = ()) -> pd.DataFrame:
     """The rows of a ``select`` as a frame typed by its columns' SQL types, built column-wise.
 

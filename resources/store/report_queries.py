@@ -19,7 +19,7 @@ import pandas as pd
 from sqlalchemy import Engine, delete, func, insert, or_, select
 
 from resources.store import schema as s
-from resources.store.cells import as_utc, json_text
+from resources.store.cells import as_utc, json_text, utc_bound
 from resources.store.marker import quiet_write
 
 _VALIDATION_FACTS = ("has_mismatch", "mismatch_ratio", "suspect_reason")
@@ -107,7 +107,7 @@ class ReportOps:
         r = s.request_log
         query = (
             select(r.c.status_code.label("code"), func.count().label("n"))
-            .where(r.c.at >= start, r.c.at < end)
+            .where(r.c.at >= utc_bound(start), r.c.at < utc_bound(end))
             .group_by(r.c.status_code)
             .order_by(r.c.status_code)
         )

@@ -45,7 +45,7 @@ from resources.store import migrations
 from resources.store import schema as s
 from resources.store.alerts import AlertOps
 from resources.store.bulk import insert_frame
-from resources.store.cells import IN_CHUNK, as_utc, integer_columns, read_frame
+from resources.store.cells import IN_CHUNK, as_utc, integer_columns, read_frame, utc_bound
 from resources.store.health import SQLITE_BUSY_SECONDS, HealthOps
 from resources.store.locking import replace_staged, schema_is_current, schema_lock
 from resources.store.ops import StoreOps, key_range
@@ -467,9 +467,9 @@ class InvoiceStore(StoreOps, ReportOps, AlertOps, HealthOps, dg.ConfigurableReso
             last = conn.execute(select(func.max(q.c.updated_at))).scalar()
             qs = select(func.max(s.queue_samples.c.depth))
             if since is not None:
-                qs = qs.where(s.queue_samples.c.at >= since)
+                qs = qs.where(s.queue_samples.c.at >= utc_bound(since))
             if until is not None:
-                qs = qs.where(s.queue_samples.c.at < until)
+                qs = qs.where(s.queue_samples.c.at < utc_bound(until))
             max_depth = conn.execute(qs).scalar()
         last = as_utc(last)
         return {
