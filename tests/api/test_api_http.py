@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -212,8 +214,9 @@ def test_the_run_summary_validates_against_the_seed_schema_and_counts_requests(s
     assert summary.json()["counts"]["total_invoices"] == 4
     assert summary.json()["counts"]["incident_count"] == 3
     # ops API requests are counted by the wall-clock window; the day is in the past,
-    # so a window covering today sees them.
-    today = time.strftime("%Y-%m-%d", time.gmtime())
+    # so a window covering today sees them. Today is the inbox day: Istanbul's (from 21:00 UTC
+    # on, UTC's date is already yesterday there).
+    today = datetime.now(ZoneInfo("Europe/Istanbul")).date().isoformat()
     now = httpx.get(f"{base}/admin/run-summary", params={"start": today}, headers=AUTH, timeout=10)
     assert now.json()["errors"]["by_code"].get("404", 0) >= 1
     assert now.json()["errors"]["total_4xx"] >= 1
