@@ -6,9 +6,9 @@ reconciled in order. An incident belongs to the day it was first raised: the sam
 arriving on a later day updates it (occurrence count, last seen) without moving it, and is
 counted in that later day's figures as a re-arrival (``re_arrival_count``), not as an incident.
 
-A day is reconciled in chunks of invoice keys (``reads.day_chunks``): an incident's dedupe key is
-per invoice, so each chunk's computed incidents meet exactly the stored incidents of its own
-invoices; each chunk's writes are one transaction, and the day is marked decided after the last.
+A day is reconciled in chunks of invoice keys (``reads.invoice_chunks``): an incident's dedupe
+key is per invoice, so each chunk's computed incidents meet exactly the stored incidents of its
+own invoices; each chunk's writes are one transaction, and the day is marked decided after the last.
 """
 
 from dataclasses import dataclass, field
@@ -20,10 +20,9 @@ import pandas as pd
 from invoice_assets.assets.daily import Check, DayReport, daily_asset, rounded
 from invoice_assets.assets.reads import (
     Chunk,
-    day_chunks,
+    invoice_chunks,
     md_counts,
     read_chunk_aligned,
-    read_invoice_chunk,
 )
 from invoice_assets.checks.fixture_check import SMOKE_CHECK, smoke_expectations
 from invoice_assets.domain.arrays import rate
@@ -78,14 +77,11 @@ def incidents(
     report = DayReport(context)
     t = thresholds.get()
     smoke = smoke_expectations(t, market_data.load())  # the fixtures do not depend on the day
-    chunks = day_chunks(store, report.days, context.run_id, last=True)
-    for day, day_chunk in groupby(chunks, key=lambda c: c.day):
+    chunks = invoice_chunks(store, report.days, context.run_id, last=True)
+    for day, pairs in groupby(chunks, key=lambda pair: pair[0].day):
         now = clock.now()  # one reconciliation of the day, one moment
         tally = _Tally()
-        for chunk in day_chunk:
-            invoices = read_invoice_chunk(store, chunk, context.run_id, last=True)
-            if chunk.skip(invoices):
-                continue
+        for chunk, invoices in pairs:
             facts = read_chunk_aligned(store, "validations", invoices, chunk, INCIDENT_FACTS)
             computed = build_incidents(
                 invoices, facts, _flags_for(store, invoices, chunk), t, DEFAULT_TENANT

@@ -1,6 +1,6 @@
 """``offers``: the alternative offer for each invoice ready for pricing (SPEC §5.2).
 
-A day is read, priced and written in chunks of invoice keys (``reads.day_chunks``), all in one
+A day is read, priced and written in chunks of invoice keys (``reads.invoice_chunks``), all in one
 replacement; the day's figures and its GX suite are combined from its chunks.
 """
 
@@ -13,11 +13,10 @@ import pandas as pd
 
 from invoice_assets.assets.daily import Check, DayReport, daily_asset, rounded
 from invoice_assets.assets.reads import (
-    day_chunks,
+    invoice_chunks,
     keyed,
     md_counts,
     read_chunk_aligned,
-    read_invoice_chunk,
 )
 from invoice_assets.checks.expectations import (
     OFFERS_CHECK,
@@ -91,10 +90,7 @@ def offers(
     tallies = {day: _Tally() for day in days}
 
     def frames() -> Iterator[dict[str, pd.DataFrame]]:
-        for chunk in day_chunks(store, days, context.run_id):
-            invoices = read_invoice_chunk(store, chunk, context.run_id)
-            if chunk.skip(invoices):
-                continue
+        for chunk, invoices in invoice_chunks(store, days, context.run_id):
             validation = read_chunk_aligned(store, "validations", invoices, chunk, PRICING_FACTS)
             stored = keyed(invoices, price_offers(invoices, validation, market, t))
             del invoices, validation

@@ -1,6 +1,6 @@
 """``quality_scores``: flags from the flag catalogue and the 0–100 score with its grade (§5.4).
 
-A day is read, scored and written in chunks of invoice keys (``reads.day_chunks``), all in one
+A day is read, scored and written in chunks of invoice keys (``reads.invoice_chunks``), all in one
 replacement; the day's figures are added up from its chunks.
 """
 
@@ -13,11 +13,10 @@ import pandas as pd
 
 from invoice_assets.assets.daily import DayReport, daily_asset, rounded
 from invoice_assets.assets.reads import (
-    day_chunks,
+    invoice_chunks,
     keyed,
     md_counts,
     read_chunk_aligned,
-    read_invoice_chunk,
 )
 from invoice_assets.domain.quality import (
     FLAG_FACTS,
@@ -91,10 +90,7 @@ def quality_scores(
     tallies = {day: _Tally() for day in days}
 
     def frames() -> Iterator[dict[str, pd.DataFrame]]:
-        for chunk in day_chunks(store, days, context.run_id):
-            invoices = read_invoice_chunk(store, chunk, context.run_id)
-            if chunk.skip(invoices):
-                continue
+        for chunk, invoices in invoice_chunks(store, days, context.run_id):
             facts = read_chunk_aligned(store, "validations", invoices, chunk, FLAG_FACTS)
             offers = read_chunk_aligned(store, "offers", invoices, chunk, FLAG_OFFER_FACTS)
             flags = raise_flags(invoices, facts, offers)

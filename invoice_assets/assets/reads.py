@@ -162,6 +162,20 @@ def read_invoice_chunk(
     return frame
 
 
+def invoice_chunks(
+    store: InvoiceStore, days: Sequence[str], run_id: str | None = None, *, last: bool = False
+) -> Iterator[tuple[Chunk, pd.DataFrame]]:
+    """Each chunk of ``days`` (``day_chunks``) with its extraction frame
+    (``read_invoice_chunk``), one chunk in memory at a time; the empty chunk after a day's
+    last full one is left out (``Chunk.skip``), an empty day's one chunk is not. ``last``: the
+    run's last stage, which removes the spooled frames and bounds."""
+    for chunk in day_chunks(store, days, run_id, last=last):
+        invoices = read_invoice_chunk(store, chunk, run_id, last=last)
+        if not chunk.skip(invoices):
+            yield chunk, invoices
+        del invoices  # the caller's frame is freed before the next chunk is read
+
+
 SPOOL_DIR = "invoice-assets-spool"
 STALE_SPOOL_SECONDS = 86_400  # a run's spool left by a process that died: removed after a day
 

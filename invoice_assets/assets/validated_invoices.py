@@ -1,7 +1,7 @@
 """``validated_invoices``: the invoice's own breakdown, the total-mismatch facts and validation.
 
 Errors make an invoice not ready for pricing; warnings do not (SPEC §5.1, §5.3). A day is read,
-validated and written in chunks of invoice keys (``reads.day_chunks``), all in one replacement.
+validated and written in chunks of invoice keys (``reads.invoice_chunks``), all in one replacement.
 """
 
 from collections.abc import Iterator
@@ -11,10 +11,9 @@ import pandas as pd
 
 from invoice_assets.assets.daily import DayReport, daily_asset, rounded
 from invoice_assets.assets.reads import (
-    day_chunks,
+    invoice_chunks,
     keyed,
     read_chunk_line_items,
-    read_invoice_chunk,
 )
 from invoice_assets.domain.arrays import rate
 from invoice_assets.domain.pipeline import assess
@@ -42,10 +41,7 @@ def validated_invoices(
     counts = {day: dict.fromkeys(COUNTED, 0) for day in days}
 
     def frames() -> Iterator[dict[str, pd.DataFrame]]:
-        for chunk in day_chunks(store, days, context.run_id):
-            invoices = read_invoice_chunk(store, chunk, context.run_id)
-            if chunk.skip(invoices):
-                continue
+        for chunk, invoices in invoice_chunks(store, days, context.run_id):
             breakdown, mismatch = assess(invoices, market, t)
             validation, issues = validate_invoices(
                 invoices, read_chunk_line_items(store, chunk), mismatch, t

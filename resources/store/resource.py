@@ -277,11 +277,29 @@ class InvoiceStore(StoreOps, ReportOps, AlertOps, HealthOps, dg.ConfigurableReso
 
     def key_bounds(self, day: str, size: int) -> list[str]:
         """The last invoice key of each full chunk of ``size`` keys of the day's extraction rows,
-        in the database's key order (keyset: ``key > previous bound``, ``OFFSET size - 1``; the
-        primary key's index on (day, invoice_key) serves it). The day's chunks are then
-        ``(None, b1], (b1, b2], …, (bn, None)`` (``read_stage_keys``): each key in exactly one.
+        in the database's key order. The day's chunks are then ``(None, b1], (b1, b2], …,
+        (bn, None)`` (``read_stage_keys``): each key in exactly one.
+
+        PostgreSQL numbers the day's keys in one sort (``row_number()`` over a sequential scan:
+        walking the key index fetches the heap row of every key, a random read each on a table
+        just written, 10.8 min for a 10M day). SQLite walks its key index, which holds the keys
+        (keyset: ``key > previous bound``, ``OFFSET size - 1``).
         """
         x = s.extractions
+        if self.backend == "postgresql":
+            # ``invoice_key || ''`` keeps the column's collation (so the order is the one
+            # ``key_range`` compares with) but is not indexed: the planner sorts.
+            numbered = (
+                select(
+                    x.c.invoice_key.label("key"),
+                    func.row_number().over(order_by=x.c.invoice_key.concat("")).label("n"),
+                )
+                .where(x.c.day == day)
+                .subquery()
+            )
+            query = select(numbered.c.key).where(numbered.c.n % size == 0).order_by(numbered.c.n)
+            with self.engine.connect() as conn:
+                return [str(k) for k in conn.execute(query).scalars()]
         bounds: list[str] = []
         with self.engine.connect() as conn:
             while True:

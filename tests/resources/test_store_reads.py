@@ -4,6 +4,7 @@ run summary from SQL aggregates, and health reports of many days from one read."
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -302,3 +303,25 @@ def test_the_summary_reads_no_row_objects_into_pandas(env, monkeypatch) -> None:
     build_health_reports(store, DAYS, load_thresholds())
     store.read_stage("extractions", DAYS)
     assert not [kind for kind in seen if issubclass(kind, Row)]
+
+
+@pytest.mark.parametrize("size", [1, 7, 20, 33, 200])
+def test_key_bounds_cut_a_day_into_chunks_of_exactly_size_keys(env, size: int) -> None:
+    """Every chunk ``(b_i, b_i+1]`` but the last holds exactly ``size`` of the day's keys, in the
+    order the key comparisons of ``read_stage_keys`` use; the other day's keys never count."""
+    store = _store(env)
+    keys = [f"k{k * 7919 % 1000:04d}-{'ab'[k % 2]}" for k in range(100)]  # stored out of order
+    x = _extractions(DAYS[0], 100, 0).assign(invoice_key=keys)
+    other = _extractions(DAYS[1], 50, 1)
+    store.replace_partitions({"extractions": x, "validations": _validations(x)}, [DAYS[0]])
+    store.replace_partitions({"extractions": other, "validations": _validations(other)}, [DAYS[1]])
+    bounds = store.key_bounds(DAYS[0], size)
+    ordered = sorted(keys)
+    assert bounds == ordered[size - 1 :: size]
+    cuts: list[str | None] = [None, *bounds, None]
+    seen: list[str] = []
+    for after, upto in pairwise(cuts):
+        chunk = store.read_stage_keys("extractions", DAYS[0], after, upto, ["invoice_key"])
+        seen += sorted(chunk["invoice_key"])
+        assert len(chunk) == (size if upto is not None else len(keys) - len(bounds) * size)
+    assert seen == ordered
