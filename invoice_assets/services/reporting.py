@@ -132,7 +132,10 @@ def _spans(days: list[str], span: int) -> list[list[str]]:
 
 
 def _by_day(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows ordered by inbox day (stable: the database's order within a day is kept)."""
+    """Rows ordered by inbox day (stable: the database's order within a day is kept); a frame
+    already in that order (e.g. one day's rows) is not copied."""
+    if frame["day"].is_monotonic_increasing:
+        return frame.reset_index(drop=True)
     return frame.sort_values("day", kind="stable").reset_index(drop=True)
 
 

@@ -299,7 +299,7 @@ class InvoiceStore(StoreOps, ReportOps, AlertOps, HealthOps, dg.ConfigurableReso
             )
             query = select(numbered.c.key).where(numbered.c.n % size == 0).order_by(numbered.c.n)
             with self.engine.connect() as conn:
-                return [str(k) for k in conn.execute(query).scalars()]
+                return list(map(str, conn.execute(query).scalars()))
         bounds: list[str] = []
         with self.engine.connect() as conn:
             while True:

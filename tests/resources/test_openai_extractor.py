@@ -239,10 +239,14 @@ def test_an_answer_dripping_a_byte_a_second_fails_at_the_deadline_and_the_rest_p
     ).extract_documents(docs)
 
     elapsed = time.perf_counter() - started
-    drip, *rest = batch.items
-    assert drip.item.error is not None and drip.item.error.code == "deadline_exceeded"
+    # The stand-in drips the first request it receives; with two calls at once that is either of
+    # the first two documents, whichever request lands first.
+    failed = [item for item in batch.items if item.item.error is not None]
+    assert len(failed) == 1 and failed[0].item.source_file in {"drip.pdf", "a.pdf"}
+    drip = failed[0]
+    assert drip.item.error.code == "deadline_exceeded"
     assert "2 s deadline" in drip.item.error.message
-    assert [item.item.error for item in rest] == [None, None]
+    assert len(batch.items) == 3
     assert 2 <= elapsed < 2 + 5  # the deadline, not the 30 s read timeout nor the whole drip
     assert _threads_keeping_the_process_alive() == []
 

@@ -25,6 +25,7 @@ from invoice_assets.services.reporting import (
 )
 from resources.store import InvoiceStore
 from resources.store import schema as s
+from resources.store.cells import read_frame
 from resources.thresholds import load_thresholds
 from tests.assets.helpers import store_for
 
@@ -325,3 +326,25 @@ def test_key_bounds_cut_a_day_into_chunks_of_exactly_size_keys(env, size: int) -
         seen += sorted(chunk["invoice_key"])
         assert len(chunk) == (size if upto is not None else len(keys) - len(bounds) * size)
     assert seen == ordered
+
+
+@pytest.mark.parametrize("batch_rows", [1, 7, 100])
+def test_a_read_in_batches_is_the_read_in_one(env, batch_rows: int) -> None:
+    """Batches of a few rows (a server-side cursor on PostgreSQL) give the frame one batch gives:
+    values, nulls and dtypes of every column; repeated text shares one object per value."""
+    store = _store(env)
+    x = _extractions(DAYS[0], 60, 0)
+    store.replace_partitions({"extractions": x, "validations": _validations(x)}, [DAYS[0]])
+    t = s.extractions
+    query = select(*t.columns).where(t.c.day == DAYS[0]).order_by(t.c.invoice_key)
+    with store.engine.connect() as conn:
+        whole = read_frame(conn, query, batch_rows=10_000)
+        batched = read_frame(conn, query, batch_rows=batch_rows)
+        empty = read_frame(conn, query.where(t.c.day == "1999-01-01"), batch_rows=batch_rows)
+    pd.testing.assert_frame_equal(batched, whole)
+    assert len(whole) == 60
+    assert list(empty.columns) == list(whole.columns)
+    assert empty.dtypes.to_dict() == whole.dtypes.to_dict()
+    if 2 <= batch_rows < 60:  # the second batch on: one object per supplier name
+        suppliers = batched["supplier"].iloc[batch_rows:]
+        assert len({id(v) for v in suppliers}) == suppliers.nunique()
