@@ -346,6 +346,13 @@ class InboxExtractor(dg.ConfigurableResource):
         description="Inbox files are parsed, framed and written in batches of about this many "
         "bytes (~25k invoices), so the extractions step's memory follows the batch, not the day.",
     )
+    parse_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        gt=0,
+        description="Within a batch, files are parsed about this many bytes at a time and only "
+        "their rows are kept (~3.5k invoices: a parsed record is ~13 kB of Python objects, its "
+        "row ~2 kB).",
+    )
     mode: str = Field(
         default="auto",
         pattern="^(offline|openai|auto|compare)$",

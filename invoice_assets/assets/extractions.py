@@ -2,9 +2,9 @@
 
 Registers the day's files in the queue (received → processing → done/failed), routes each file by
 content through the extractor, marks duplicate invoice keys, and writes one row per invoice (ok or
-failed with its ``error_code``) plus the line items, in one transaction per run. Files are parsed
-and written in batches (``InboxExtractor.batch_bytes``, 32 MiB), so memory follows the batch, not
-the day (1M invoices a day).
+failed with its ``error_code``) plus the line items, in one transaction per run. Files are written
+in batches (``InboxExtractor.batch_bytes``, 32 MiB) and parsed ``parse_bytes`` (4 MiB) at a time,
+so memory follows the batch's rows, not the day (10M invoices a day).
 """
 
 from collections.abc import Iterator
@@ -55,6 +55,11 @@ def _batches(entries: list[InboxEntry], limit: int) -> Iterator[list[InboxEntry]
         yield batch
 
 
+def _joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Frames of the same columns and dtypes, one after the other."""
+    return pd.concat(frames, ignore_index=True)
+
+
 @dataclass
 class _Day:
     """One inbox day being extracted: its files, documents already extracted, and the tallies
@@ -76,29 +81,47 @@ class _Day:
     def frames(
         self, extractor: InboxExtractor, suppliers: SupplierDirectory
     ) -> Iterator[dict[str, pd.DataFrame]]:
-        """The day's rows, one batch of files at a time (only one batch of records is alive);
-        invoice keys hold the canonical supplier id of the ``suppliers`` table."""
+        """The day's rows, one batch of files at a time (``InboxExtractor.batch_bytes``: one
+        write and one GX run each); invoice keys hold the canonical supplier id of the
+        ``suppliers`` table. Within a batch, files are parsed ``parse_bytes`` at a time and only
+        their frames are kept: a parsed record is ~13 kB of Python objects, its row ~2 kB."""
         for batch in _batches(self.entries, extractor.batch_bytes):
-            # The batch's records are freed before the collector resumes: it never has to
-            # walk them (a collection over 25k live records costs more than parsing them).
-            with collector_paused():
-                outcomes: list[ExtractedItem] = []
-                for entry in batch:
-                    found = self.documents.get(entry.file_name)
-                    outcomes.extend(found or extract_entry(entry, extractor))
-                invoices, lines = items_to_frames(
-                    mark_duplicates([o.item for o in outcomes], self.seen, suppliers)
-                )
-                timings = [o.extraction_ms for o in outcomes]
-                statuses = [o.http_status for o in outcomes]
-                del outcomes
-            invoices["day"] = self.day
-            invoices["extraction_ms"] = timings
-            invoices["http_status"] = statuses
-            invoices["started_at"] = self.started
-            lines["day"] = self.day
+            parts = [
+                self._framed(files, extractor, suppliers)
+                for files in _batches(batch, extractor.parse_bytes)
+            ]
+            invoices, lines = (
+                (_joined([p[0] for p in parts]), _joined([p[1] for p in parts]))
+                if len(parts) > 1
+                else parts[0]
+            )
+            del parts
             self._tally(invoices, len(lines))
             yield {"extractions": invoices, "line_items": lines}
+
+    def _framed(
+        self, files: list[InboxEntry], extractor: InboxExtractor, suppliers: SupplierDirectory
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The rows of some files, in their order (duplicates against every key seen so far)."""
+        # The records are freed before the collector resumes: it never has to walk them (a
+        # collection over thousands of live records costs more than parsing them).
+        with collector_paused():
+            outcomes: list[ExtractedItem] = []
+            for entry in files:
+                found = self.documents.get(entry.file_name)
+                outcomes.extend(found or extract_entry(entry, extractor))
+            invoices, lines = items_to_frames(
+                mark_duplicates([o.item for o in outcomes], self.seen, suppliers)
+            )
+            timings = [o.extraction_ms for o in outcomes]
+            statuses = [o.http_status for o in outcomes]
+            del outcomes
+        invoices["day"] = self.day
+        invoices["extraction_ms"] = timings
+        invoices["http_status"] = statuses
+        invoices["started_at"] = self.started
+        lines["day"] = self.day
+        return invoices, lines
 
     def _tally(self, invoices: pd.DataFrame, line_items: int) -> None:
         failed = invoices["status"].eq("failed").to_numpy()
