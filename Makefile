@@ -12,7 +12,7 @@ INVOICE_PARTITIONS_START ?= $(shell TZ=Europe/Istanbul date -d '-7 days' +%F)
 APP_ENV := INVOICE_HOME=$(INVOICE_HOME) DAGSTER_HOME=$(DAGSTER_HOME) \
 	INVOICE_PARTITIONS_START=$(INVOICE_PARTITIONS_START)
 
-.PHONY: install run dev test check bench clean
+.PHONY: install run dev test check bench topology topology-down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,14 @@ test: check
 ## bench: benchmarks, results recorded in bench/README.md
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_all
+
+## topology: the production topology (code server, webserver, daemon, ops API) as processes on the
+## local PostgreSQL; topology-down stops it (deploy/topology.sh; README "Scaling beyond one machine")
+topology: $(STAMP)
+	deploy/topology.sh up
+
+topology-down:
+	deploy/topology.sh down
 
 clean:
 	rm -rf $(VENV) .invoice_home .pytest_cache .ruff_cache .mypy_cache
