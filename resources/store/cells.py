@@ -212,11 +212,12 @@ def _batches(
 
 
 def _shares_text(column: Any) -> bool:
-    """A text column of one batch with at most half as many distinct values as rows."""
-    if not isinstance(column, pd.Series) or column.dtype != object or len(column) < 2:
+    """A text column of one batch (never empty) with at most half as many distinct values as
+    rows (a one-row batch has none to share)."""
+    if not isinstance(column, pd.Series) or column.dtype != object:
         return False
     try:
-        return 2 * column.nunique(dropna=False) <= len(column)
+        return column.nunique(dropna=False) * 2 <= len(column)
     except TypeError:  # unhashable cells
         return False
 
