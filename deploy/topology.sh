@@ -120,11 +120,17 @@ import os, sys
 import psycopg2
 from psycopg2 import sql
 
-conn = psycopg2.connect(
-    host=os.environ["DAGSTER_PG_HOST"], port=os.environ["DAGSTER_PG_PORT"],
-    user=os.environ["DAGSTER_PG_USERNAME"], password=os.environ.get("PGPASSWORD") or None,
-    dbname="postgres",
-)
+where = f"{os.environ['DAGSTER_PG_USERNAME']}@{os.environ['DAGSTER_PG_HOST']}:{os.environ['DAGSTER_PG_PORT']}"
+try:
+    conn = psycopg2.connect(
+        host=os.environ["DAGSTER_PG_HOST"], port=os.environ["DAGSTER_PG_PORT"],
+        user=os.environ["DAGSTER_PG_USERNAME"], password=os.environ.get("PGPASSWORD") or None,
+        dbname="postgres", connect_timeout=10,
+    )
+except psycopg2.OperationalError as error:
+    reason = str(error).strip().splitlines()[0]
+    sys.exit(f"PostgreSQL is not reachable as {where}: {reason} "
+             "(start it, or set PGHOST, PGPORT, PGUSER, PGPASSWORD)")
 conn.autocommit = True
 with conn.cursor() as cur:
     for name in sys.argv[1:]:

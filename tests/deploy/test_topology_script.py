@@ -122,3 +122,18 @@ def test_the_topology_script_starts_runs_and_stops_the_services(tmp_path: Path) 
         assert not [name for name, pid in pids.items() if _alive(pid)]
         after = _script(env, "status")
         assert after.returncode == 1 and after.stdout.count(": not running") == 4
+
+
+def test_up_without_postgresql_says_where_it_looked_and_starts_nothing(tmp_path: Path) -> None:
+    env = product_env(
+        PATH=f"{BIN}:{os.environ['PATH']}",
+        INVOICE_BIN=str(BIN),
+        TOPOLOGY_DIR=str(tmp_path / "topology"),
+        PGHOST="127.0.0.1",
+        PGPORT=str(free_port()),  # nothing listens there
+        PGUSER="postgres",
+    )
+    started = _script(env, "up", timeout=60)
+    assert started.returncode != 0
+    assert "PostgreSQL is not reachable as postgres@127.0.0.1:" in started.stderr
+    assert not list((tmp_path / "topology" / "run").glob("*.pid"))
