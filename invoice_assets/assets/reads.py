@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from invoice_assets.domain.frames import INVOICE_COLUMNS, invoice_frame, line_item_frame
+from invoice_assets.kernel.memory import release_free_memory
 from resources.store import InvoiceStore
 from resources.store import schema as s
 
@@ -174,6 +175,7 @@ def invoice_chunks(
         if not chunk.skip(invoices):
             yield chunk, invoices
         del invoices  # the caller's frame is freed before the next chunk is read
+        release_free_memory()
 
 
 SPOOL_DIR = "invoice-assets-spool"
