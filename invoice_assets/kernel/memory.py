@@ -7,6 +7,7 @@ import ctypes.util
 import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
 
 
 @contextmanager
@@ -26,7 +27,9 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+@cache
 def _libc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, looked up on first use (nothing is loaded at import)."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         return libc.malloc_trim  # type: ignore[no-any-return]
@@ -34,15 +37,12 @@ def _libc_trim() -> Callable[[int], int] | None:
         return None
 
 
-_TRIM = _libc_trim()
-
-
 def release_free_memory() -> None:
     """Give the C heap's free pages back to the operating system (glibc ``malloc_trim``).
 
-    After a chunk's frames are freed, glibc keeps their pages for reuse; across a day of chunks
-    whose object columns and arrays are allocated in different sizes, the kept pages add up
-    (RSS grew ~8 MiB a chunk in a 10M-invoice day's offers). Called between chunks, it bounds
-    the process's RSS by what is alive. A no-op where the C library has no ``malloc_trim``."""
-    if _TRIM is not None:
-        _TRIM(0)
+    After a chunk's frames are freed, glibc may keep their pages for reuse; called between
+    chunks, this keeps the process's RSS close to what is alive, so a day's peak is one chunk's
+    work. A no-op where the C library has no ``malloc_trim``."""
+    trim = _libc_trim()
+    if trim is not None:
+        trim(0)
