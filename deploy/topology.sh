@@ -76,13 +76,20 @@ http_ok() {
     >/dev/null 2>&1
 }
 
+alive() {
+  # A process that runs (an exited one waiting to be reaped by its parent does not).
+  local state
+  state=$(sed -E 's/.*\) (.).*/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ -n $state && $state != Z && $state != X ]]
+}
+
 pid_of() {
   # The service's process id when it is running, nothing otherwise.
   local file="$STATE/run/$1.pid"
   [[ -f $file ]] || return 0
   local pid
   pid=$(<"$file")
-  if kill -0 "$pid" 2>/dev/null; then echo "$pid"; fi
+  if alive "$pid"; then echo "$pid"; fi
 }
 
 wait_until() {
@@ -180,20 +187,32 @@ status() {
 }
 
 down() {
-  local service pid
+  local service pid failed=0
   for service in ops-api daemon webserver codeserver; do
     pid=$(pid_of "$service")
     if [[ -n $pid ]]; then
+      # The service's process group: the service and the runs it started. SIGTERM, 30 s to
+      # finish, then SIGKILL; done when the service's process is gone.
       kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
       for _ in $(seq 1 30); do
-        kill -0 "$pid" 2>/dev/null || break
+        alive "$pid" || break
         sleep 1
       done
       kill -KILL -- "-$pid" 2>/dev/null || true
+      for _ in $(seq 1 10); do
+        alive "$pid" || break
+        sleep 1
+      done
+      if alive "$pid"; then
+        say "$service: still running after SIGKILL (pid $pid)"
+        failed=1
+        continue
+      fi
       say "$service: stopped"
     fi
     rm -f "$STATE/run/$service.pid"
   done
+  return $failed
 }
 
 print_env() {

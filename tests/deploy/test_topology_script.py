@@ -48,11 +48,12 @@ def _exported(text: str) -> dict[str, str]:
 
 
 def _alive(pid: int) -> bool:
+    """The process runs (one that exited and waits to be reaped by its parent does not)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return False
-    return True
+    return stat.rsplit(")", 1)[1].split()[0] not in {"Z", "X"}
 
 
 @pytest.mark.timeout(400)
