@@ -22,7 +22,7 @@ from invoice_assets.kernel.clock import SYSTEM_CLOCK
 from tests.api.server import free_port
 from tests.conftest import REPO, throwaway_database
 from tests.deploy.deploy_files import service_command
-from tests.processes import BIN, product_env
+from tests.processes import BIN, cli, product_env
 
 SCRIPT = REPO / "deploy" / "topology.sh"
 INVOICES = 12
@@ -104,14 +104,7 @@ def test_the_topology_script_starts_runs_and_stops_the_services(tmp_path: Path) 
         assert cli_env["INVOICE_DB_URL"].endswith(f"/{store_db}")
         deadline, summary = time.monotonic() + 240, {}
         while time.monotonic() < deadline:
-            shown = subprocess.run(
-                [str(BIN / "invoice-ops"), "summary", "--date", day, "--json"],
-                cwd=REPO,
-                env=cli_env,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
+            shown = cli(cli_env, "summary", "--date", day, "--json", timeout=60)
             summary = json.loads(shown.stdout) if shown.returncode == 0 else {}
             if summary.get("counts", {}).get("total_invoices", 0) == INVOICES + 1:
                 break
